@@ -1,0 +1,134 @@
+"""`compecon`: the command line, thin over the engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Compression Economics: how much smaller, faster and cheaper, at what accuracy.")
+
+
+def _fail(message: str, code: int = 2):
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def models():
+    """List the model sources you can pass to --model."""
+    from engine.models import describe_models
+
+    for row in describe_models():
+        typer.echo(f"{row['spec']:<22} {row['source']:<9} {row['about']}")
+
+
+@app.command()
+def methods():
+    """List the compression steps, their parameters, and the presets."""
+    from engine.registry import PRESETS, STEPS, load_builtin_steps
+
+    load_builtin_steps()
+    for name, spec in sorted(STEPS.items()):
+        params = ", ".join(f"{k}={p.default}" for k, p in spec.params.items())
+        typer.echo(f"{name:<8} {spec.doc}" + (f"  [{params}]" if params else ""))
+    typer.echo("")
+    for name, plans in PRESETS.items():
+        typer.echo(f"preset {name}: baseline, {', '.join(plans)}")
+
+
+@app.command()
+def run(
+    model: str = typer.Option("smollm2-135m", help="model spec (see `compecon models`)"),
+    plan: Optional[list[str]] = typer.Option(None, "--plan", "-p", help="a plan such as int4:group=64; repeat"),
+    preset: Optional[str] = typer.Option(None, help="a named set of plans (see `compecon methods`)"),
+    device: str = typer.Option("auto", help="cpu, cuda or auto"),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="write the run record here"),
+    batch: list[int] = typer.Option([1], "--batch", help="batch sizes to measure; repeat"),
+    prompt_tokens: int = typer.Option(128, help="prompt length per query (ttft, cost)"),
+    output_tokens: int = typer.Option(128, help="generated tokens per query (cost)"),
+    hardware: Optional[str] = typer.Option(None, help="price-table row (sample_data/prices.csv)"),
+    price_per_hour: Optional[float] = typer.Option(None, help="override the hardware price, USD/h"),
+    utilisation: float = typer.Option(0.6, help="share of paid time spent serving, (0, 1]"),
+    decode_steps: int = typer.Option(16, help="decode steps timed per repeat"),
+    repeats: int = typer.Option(3, help="timed repeats after warm-up"),
+    eval_tokens: int = typer.Option(2048, help="evaluation tokens for perplexity/KL"),
+):
+    """Compress the model under each plan, measure it, and store the run."""
+    from engine.models import ModelError
+    from engine.pipeline import RunError, RunSettings, plans_for, resolve_device
+    from engine.pipeline import run as run_plans
+    from engine.plan import PlanError
+    from engine.report_table import render
+
+    try:
+        plans = plans_for(plan, preset, resolve_device(device))
+        settings = RunSettings(
+            device=device, batch_sizes=tuple(batch), prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+            hardware=hardware, price_per_hour=price_per_hour, utilisation=utilisation,
+            decode_steps=decode_steps, repeats=repeats, eval_tokens=eval_tokens,
+        )
+        record = run_plans(model, plans, settings, progress=lambda m: typer.echo(m, err=True))
+    except (PlanError, RunError, ModelError, ValueError) as error:
+        _fail(str(error))
+    typer.echo(render(record))
+    typer.echo(f"run id: {record['run_id']}")
+    if json_path:
+        json_path.write_text(json.dumps(record, indent=2))
+        typer.echo(f"run record written to {json_path}")
+
+
+@app.command()
+def runs():
+    """One line per stored run."""
+    from engine.store import Store
+
+    for r in Store().list_runs():
+        typer.echo(f"{r['run_id']}  {r['created']}  {r['status']:<11} {r['model']:<18} "
+                   f"{r['finished_plans']}/{len(r['plans'])} plans: {', '.join(r['plans'])}")
+
+
+@app.command()
+def show(run_id: str):
+    """The comparison table of one stored run."""
+    from engine.report_table import render
+    from engine.store import Store
+
+    try:
+        record = Store().get_run(run_id)
+    except KeyError as error:
+        _fail(str(error.args[0]))
+    typer.echo(f"run {record['run_id']} ({record['status']}), {record['model']['name']} on {record['device']['name']}")
+    typer.echo(render(record))
+
+
+@app.command()
+def export(run_id: str, format: str = typer.Option("json", help="json or csv"),
+           output: Optional[Path] = typer.Option(None, "-o", help="file to write (default: stdout)")):
+    """Export a stored run as JSON or CSV."""
+    from engine.exporting import to_csv, to_json
+    from engine.store import Store
+
+    writers = {"json": to_json, "csv": to_csv}
+    if format not in writers:
+        _fail(f"unknown format '{format}': use json or csv")
+    try:
+        text = writers[format](Store().get_run(run_id))
+    except KeyError as error:
+        _fail(str(error.args[0]))
+    if output:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def main():
+    app()
+
+
+if __name__ == "__main__":
+    main()

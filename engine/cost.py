@@ -1,0 +1,86 @@
+"""Cost per 1,000 queries from measured latency and an explicit, editable price.
+
+cost_per_1k_queries = price_per_hour / 3600 * seconds_per_query * 1000 / utilisation, where
+seconds_per_query = (ttft + tpot * output_tokens) / batch_size, at the measured batch size.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+PRICES = Path(__file__).resolve().parents[1] / "sample_data" / "prices.csv"
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    hardware: str
+    kind: str
+    usd_per_hour: float
+    memory_gb: float
+    bandwidth_gb_s: float
+    source: str
+    date: str
+
+
+@dataclass(frozen=True)
+class CostAssumptions:
+    hardware: str
+    price_per_hour: float
+    prompt_tokens: int = 128
+    output_tokens: int = 128
+    batch_size: int = 1
+    utilisation: float = 0.6
+
+    def validated(self) -> CostAssumptions:
+        if self.price_per_hour < 0:
+            raise ValueError("price per hour cannot be negative")
+        if not 0 < self.utilisation <= 1:
+            raise ValueError("utilisation must be in (0, 1]")
+        if self.output_tokens < 1 or self.prompt_tokens < 1 or self.batch_size < 1:
+            raise ValueError("tokens per query and batch size must be at least 1")
+        return self
+
+
+def load_prices(path: Path = PRICES) -> dict[str, PriceRow]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {
+        row["hardware"]: PriceRow(
+            row["hardware"], row["kind"], float(row["usd_per_hour"]), float(row["memory_gb"]),
+            float(row["bandwidth_gb_s"]), row["source"], row["date"],
+        )
+        for row in rows
+    }
+
+
+def default_hardware(device: str, device_name: str) -> str:
+    """The price-table row that matches the device (a 2-vCPU instance for a CPU)."""
+    prices = load_prices()
+    if device == "cuda":
+        for name in sorted(prices, key=len, reverse=True):
+            if prices[name].kind == "gpu" and name.split("-")[0] in device_name:
+                return name
+        return "H100"
+    return "cpu-2vcpu"
+
+
+def assumptions(device: str, device_name: str, hardware: str | None = None,
+                price_per_hour: float | None = None, **overrides) -> CostAssumptions:
+    prices = load_prices()
+    hardware = hardware or default_hardware(device, device_name)
+    if price_per_hour is None:
+        if hardware not in prices:
+            raise ValueError(f"unknown hardware '{hardware}'; give --price-per-hour or one of {', '.join(prices)}")
+        price_per_hour = prices[hardware].usd_per_hour
+    base = CostAssumptions(hardware, float(price_per_hour))
+    return replace(base, **{k: v for k, v in overrides.items() if v is not None}).validated()
+
+
+def seconds_per_query(ttft_ms: float, tpot_ms: float, a: CostAssumptions) -> float:
+    return (ttft_ms + tpot_ms * a.output_tokens) / 1000.0 / a.batch_size
+
+
+def cost_per_1k_queries(ttft_ms: float, tpot_ms: float, a: CostAssumptions) -> float:
+    return a.price_per_hour / 3600.0 * seconds_per_query(ttft_ms, tpot_ms, a) * 1000.0 / a.utilisation

@@ -1,0 +1,1 @@
+"""Pure measurement functions over a model: size, latency, memory, roofline, accuracy."""

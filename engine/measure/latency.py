@@ -1,0 +1,57 @@
+"""Prefill (ttft) and decode (tpot) latency through the plain transformers path.
+
+The decode loop is the one `generate()` runs (a DynamicCache, one greedy token per step),
+written out so each step can be timed alone. Medians over repeats after a warm-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.measure.timing import Timer, median
+
+DECODE_PATH = "transformers eager forward, DynamicCache (plain generate loop)"
+
+
+@dataclass(frozen=True)
+class LatencyFigures:
+    batch_size: int
+    ttft_ms: float
+    tpot_ms: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.batch_size * 1000.0 / self.tpot_ms
+
+
+def _prompt(prompt_ids: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
+    return prompt_ids.reshape(1, -1).repeat(batch_size, 1).to(device)
+
+
+@torch.no_grad()  # not inference_mode: quanto tensors cannot run under it
+def measure_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_steps: int,
+                    repeats: int, device: str) -> LatencyFigures:
+    timer = Timer(device)
+    ids = _prompt(prompt_ids, batch_size, device)
+    state = {}
+
+    def prefill():
+        out = model(input_ids=ids, use_cache=True)
+        state["cache"] = out.past_key_values
+        state["next"] = out.logits[:, -1:].argmax(-1)
+
+    def decode_step():
+        out = model(input_ids=state["next"], past_key_values=state["cache"], use_cache=True)
+        state["cache"] = out.past_key_values
+        state["next"] = out.logits[:, -1:].argmax(-1)
+
+    prefill()  # warm-up: first-call allocations and kernel selection
+    decode_step()
+    prefill_ms, decode_ms = [], []
+    for _ in range(repeats):
+        prefill_ms.append(timer.time_ms(prefill))
+        for _ in range(decode_steps):
+            decode_ms.append(timer.time_ms(decode_step))
+    return LatencyFigures(batch_size, median(prefill_ms), median(decode_ms))

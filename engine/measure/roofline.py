@@ -1,0 +1,63 @@
+"""The decode roofline: at batch 1 every weight is read once per token, so the fastest
+possible tpot is weight_bytes / memory bandwidth. Bandwidth is measured once per device
+(a large device-to-device copy) and cached; a spec table is the fallback.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from engine.home import home
+from engine.measure.timing import Timer, median
+
+# Spec sheet memory bandwidth (bytes/s) for GPUs we may meet, used when no measurement exists.
+SPEC_BANDWIDTH = {"H200": 4.8e12, "H100": 3.35e12, "A100": 2.0e12, "A10G": 6.0e11, "L4": 3.0e11, "T4": 3.2e11}
+
+
+def device_name(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    import platform
+
+    return f"{platform.processor() or platform.machine()} CPU ({torch.get_num_threads()} threads)"
+
+
+def measure_bandwidth(device: str, size_bytes: int | None = None, repeats: int = 5) -> float:
+    """Copy bandwidth in bytes/s (read + write counted), median over repeats."""
+    size_bytes = size_bytes or (2 << 30 if device == "cuda" else 256 << 20)
+    src = torch.empty(size_bytes // 4, dtype=torch.float32, device=device).fill_(1.0)
+    dst = torch.empty_like(src)
+    timer = Timer(device)
+    dst.copy_(src)
+    times = [timer.time_ms(lambda: dst.copy_(src)) for _ in range(repeats)]
+    return 2 * size_bytes / (median(times) / 1000.0)
+
+
+def bandwidth(device: str) -> dict:
+    """{'bytes_per_s', 'source'} for this device, measured once and cached in COMPECON_HOME."""
+    name = device_name(device)
+    cache = home() / "bandwidth.json"
+    known = json.loads(cache.read_text()) if cache.is_file() else {}
+    if name in known:
+        return known[name]
+    try:
+        entry = {"bytes_per_s": measure_bandwidth(device), "source": f"measured: device copy on {name}"}
+    except RuntimeError:
+        spec = next((bw for key, bw in SPEC_BANDWIDTH.items() if key in name), None)
+        if spec is None:
+            raise
+        entry = {"bytes_per_s": spec, "source": f"spec sheet for {name}"}
+    known[name] = entry
+    cache.write_text(json.dumps(known, indent=1))
+    return entry
+
+
+def roofline_tpot_ms(weight_bytes: int, bytes_per_s: float) -> float:
+    return weight_bytes / bytes_per_s * 1000.0
+
+
+def roofline_efficiency(weight_bytes: int, bytes_per_s: float, tpot_ms: float) -> float:
+    """Share of the physical limit reached: floor tpot / measured tpot (1.0 = at the roofline)."""
+    return roofline_tpot_ms(weight_bytes, bytes_per_s) / tpot_ms

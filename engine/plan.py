@@ -1,0 +1,116 @@
+"""Compression plans as data: `int4:group=64+int8` parses into frozen, hashable steps.
+
+A plan is a chain of steps applied in order to a copy of the base model. Plans
+round-trip through dict/JSON and hash stably, so a stored result always says
+exactly what produced it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+
+class PlanError(ValueError):
+    """A plan string or dict that cannot be run; the message names the bad part."""
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    params: tuple[tuple[str, object], ...] = field(default_factory=tuple)
+
+    def param(self, key: str, default=None):
+        return dict(self.params).get(key, default)
+
+    def __str__(self) -> str:
+        if not self.params:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.params)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "params": dict(self.params)}
+
+    @staticmethod
+    def from_dict(data: dict) -> Step:
+        return Step(data["name"], tuple(sorted(data.get("params", {}).items())))
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+
+    def __str__(self) -> str:
+        return "+".join(str(s) for s in self.steps)
+
+    def to_dict(self) -> dict:
+        return {"plan": str(self), "steps": [s.to_dict() for s in self.steps]}
+
+    @staticmethod
+    def from_dict(data: dict) -> Plan:
+        return validate(Plan(tuple(Step.from_dict(s) for s in data["steps"])))
+
+    def key(self) -> str:
+        """Stable short hash of the canonical form (same plan -> same key, any session)."""
+        canonical = json.dumps(self.to_dict()["steps"], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    @property
+    def is_baseline_only(self) -> bool:
+        from engine.registry import STEPS
+
+        return all(STEPS[s.name].kind == "baseline" for s in self.steps)
+
+
+def _parse_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return text
+
+
+def _parse_step(text: str) -> Step:
+    name, _, rest = text.strip().partition(":")
+    name = name.strip().lower()
+    if not name:
+        raise PlanError(f"empty step in plan near '{text}'")
+    params: dict[str, object] = {}
+    if rest.strip():
+        for pair in rest.split(","):
+            key, eq, value = pair.partition("=")
+            if not eq or not key.strip() or not value.strip():
+                raise PlanError(f"step '{text.strip()}': parameter '{pair.strip()}' is not key=value")
+            params[key.strip().lower()] = _parse_value(value.strip())
+    return Step(name, tuple(sorted(params.items())))
+
+
+def parse(text: str) -> Plan:
+    """Parse `step[:k=v,...]+step...`, validating every step against the registry."""
+    if not text or not text.strip():
+        raise PlanError("empty plan: write steps like 'int8' or 'int4:group=64'")
+    return validate(Plan(tuple(_parse_step(part) for part in text.split("+"))))
+
+
+def validate(plan: Plan) -> Plan:
+    from engine.registry import STEPS, check_params, load_builtin_steps
+
+    load_builtin_steps()
+
+    if not plan.steps:
+        raise PlanError("a plan needs at least one step")
+    for step in plan.steps:
+        if step.name not in STEPS:
+            known = ", ".join(sorted(STEPS))
+            raise PlanError(f"unknown step '{step.name}' in plan '{plan}'; known steps: {known}")
+        check_params(step)
+    weight_steps = [s for s in plan.steps if STEPS[s.name].kind == "weights"]
+    if len(weight_steps) > 1:
+        raise PlanError(
+            f"plan '{plan}' quantizes the weights twice ({', '.join(map(str, weight_steps))}); keep one"
+        )
+    return plan

@@ -1,0 +1,148 @@
+"""The run store: SQLite in COMPECON_HOME. Each plan's result is written the moment it
+finishes, in its own transaction, so a crash loses at most the plan that was running."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from engine.home import home
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    status TEXT NOT NULL,            -- running | done | failed | interrupted
+    model TEXT NOT NULL,             -- JSON
+    device TEXT NOT NULL,            -- JSON
+    settings TEXT NOT NULL,          -- JSON
+    plans TEXT NOT NULL,             -- JSON list of plan strings, in order
+    summary TEXT,                    -- JSON: recommendation and other run-level results
+    owner TEXT                       -- host:pid of the process running it
+);
+CREATE TABLE IF NOT EXISTS plan_results (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    plan TEXT NOT NULL,
+    status TEXT NOT NULL,
+    record TEXT NOT NULL,            -- JSON, the plan's entry of the run record
+    finished TEXT NOT NULL,
+    PRIMARY KEY (run_id, position)
+);
+"""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path else home() / "runs.sqlite"
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA journal_mode = WAL")
+        try:
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def create_run(self, model: dict, device: dict, settings: dict, plans: list[str]) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+                (run_id, now(), "running", json.dumps(model), json.dumps(device),
+                 json.dumps(settings), json.dumps(plans), None, owner),
+            )
+        return run_id
+
+    def add_plan_result(self, run_id: str, position: int, record: dict) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO plan_results VALUES (?,?,?,?,?,?)",
+                (run_id, position, record["plan"], record["status"], json.dumps(record), now()),
+            )
+
+    def finish_run(self, run_id: str, status: str, summary: dict | None = None) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE runs SET status=?, summary=? WHERE run_id=?",
+                       (status, json.dumps(summary or {}), run_id))
+
+    def _status(self, row) -> str:
+        """A run still marked running whose process is gone on this host was interrupted."""
+        if row["status"] != "running" or not row["owner"]:
+            return row["status"]
+        host, _, pid = row["owner"].rpartition(":")
+        if host == socket.gethostname() and not _alive(int(pid)):
+            return "interrupted"
+        return "running"
+
+    def list_runs(self) -> list[dict]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM runs ORDER BY created DESC, rowid DESC").fetchall()
+            counts = dict(db.execute(
+                "SELECT run_id, COUNT(*) FROM plan_results GROUP BY run_id").fetchall())
+        return [
+            {"run_id": r["run_id"], "created": r["created"], "status": self._status(r),
+             "model": json.loads(r["model"])["name"], "plans": json.loads(r["plans"]),
+             "finished_plans": counts.get(r["run_id"], 0)}
+            for r in rows
+        ]
+
+    def resolve_id(self, prefix: str) -> str:
+        with self._connect() as db:
+            rows = db.execute("SELECT run_id FROM runs WHERE run_id LIKE ?", (prefix + "%",)).fetchall()
+        if len(rows) != 1:
+            raise KeyError(f"no run matches '{prefix}'" if not rows else f"'{prefix}' matches several runs")
+        return rows[0]["run_id"]
+
+    def get_run(self, run_id: str) -> dict:
+        """The run record (the CLI's --json contract), with plans in order."""
+        run_id = self.resolve_id(run_id)
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
+            results = db.execute(
+                "SELECT position, record FROM plan_results WHERE run_id=? ORDER BY position", (run_id,)
+            ).fetchall()
+        done = {r["position"]: json.loads(r["record"]) for r in results}
+        status = self._status(row)
+        plans = []
+        for position, plan in enumerate(json.loads(row["plans"])):
+            if position in done:
+                plans.append(done[position])
+            else:
+                pending = "interrupted" if status == "interrupted" else ("pending" if status == "running" else "not run")
+                plans.append({"plan": plan, "status": pending, "error": None})
+        summary = json.loads(row["summary"]) if row["summary"] else {}
+        return {"run_id": run_id, "created": row["created"], "status": status,
+                "model": json.loads(row["model"]), "device": json.loads(row["device"]),
+                "settings": json.loads(row["settings"]), "plans": plans, **summary}
+
+    def delete_run(self, run_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM runs WHERE run_id=?", (self.resolve_id(run_id),))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
