@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -44,15 +43,15 @@ def methods():
 @app.command()
 def run(
     model: str = typer.Option("smollm2-135m", help="model spec (see `compecon models`)"),
-    plan: Optional[list[str]] = typer.Option(None, "--plan", "-p", help="a plan such as int4:group=64; repeat"),
-    preset: Optional[str] = typer.Option(None, help="a named set of plans (see `compecon methods`)"),
+    plan: list[str] | None = typer.Option(None, "--plan", "-p", help="a plan such as int4:group=64; repeat"),
+    preset: str | None = typer.Option(None, help="a named set of plans (see `compecon methods`)"),
     device: str = typer.Option("auto", help="cpu, cuda or auto"),
-    json_path: Optional[Path] = typer.Option(None, "--json", help="write the run record here"),
+    json_path: Path | None = typer.Option(None, "--json", help="write the run record here"),
     batch: list[int] = typer.Option([1], "--batch", help="batch sizes to measure; repeat"),
     prompt_tokens: int = typer.Option(128, help="prompt length per query (ttft, cost)"),
     output_tokens: int = typer.Option(128, help="generated tokens per query (cost)"),
-    hardware: Optional[str] = typer.Option(None, help="price-table row (sample_data/prices.csv)"),
-    price_per_hour: Optional[float] = typer.Option(None, help="override the hardware price, USD/h"),
+    hardware: str | None = typer.Option(None, help="price-table row (sample_data/prices.csv)"),
+    price_per_hour: float | None = typer.Option(None, help="override the hardware price, USD/h"),
     utilisation: float = typer.Option(0.6, help="share of paid time spent serving, (0, 1]"),
     decode_steps: int = typer.Option(16, help="decode steps timed per repeat"),
     repeats: int = typer.Option(3, help="timed repeats after warm-up"),
@@ -108,7 +107,7 @@ def show(run_id: str):
 
 @app.command()
 def export(run_id: str, format: str = typer.Option("json", help="json or csv"),
-           output: Optional[Path] = typer.Option(None, "-o", help="file to write (default: stdout)")):
+           output: Path | None = typer.Option(None, "-o", help="file to write (default: stdout)")):
     """Export a stored run as JSON or CSV."""
     from engine.exporting import to_csv, to_json
     from engine.store import Store

@@ -6,8 +6,8 @@ with each step's parameters declared and validated before anything runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from engine.plan import PlanError, Step
 

@@ -9,7 +9,7 @@ import socket
 import sqlite3
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.home import home
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS plan_results (
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Store:
@@ -126,7 +126,7 @@ class Store:
             if position in done:
                 plans.append(done[position])
             else:
-                pending = "interrupted" if status == "interrupted" else ("pending" if status == "running" else "not run")
+                pending = {"interrupted": "interrupted", "running": "pending"}.get(status, "not run")
                 plans.append({"plan": plan, "status": pending, "error": None})
         summary = json.loads(row["summary"]) if row["summary"] else {}
         return {"run_id": run_id, "created": row["created"], "status": status,

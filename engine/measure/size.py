@@ -49,7 +49,7 @@ def parameter_count(model) -> int:
     """Logical parameters (original weights), whatever their packed storage looks like."""
     seen, total = set(), 0
     for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
+        for _name, param in module.named_parameters(recurse=False):
             if id(param) in seen:
                 continue
             seen.add(id(param))
