@@ -26,13 +26,14 @@ def quantize_bnb(model, bits: int, quant_type: str, ctx) -> StepOutcome:
             new = bnb.nn.Linear8bitLt(
                 linear.in_features, linear.out_features, bias=has_bias, has_fp16_weights=False
             )
+            # Int8Params quantizes when moved off the CPU (or on the CPU in place), so it starts there.
             new.weight = bnb.nn.Int8Params(weight.to("cpu"), requires_grad=False, has_fp16_weights=False)
         else:
             new = bnb.nn.Linear4bit(
                 linear.in_features, linear.out_features, bias=has_bias,
                 quant_type=quant_type, compute_dtype=weight.dtype,
             )
-            new.weight = bnb.nn.Params4bit(weight.to("cpu"), requires_grad=False, quant_type=quant_type)
+            new.weight = bnb.nn.Params4bit(weight, requires_grad=False, quant_type=quant_type)
         if has_bias:
             new.bias = linear.bias
         _replace(model, name, new.to(device))  # moving the module is what quantizes it
