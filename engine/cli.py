@@ -126,6 +126,11 @@ def export(run_id: str, format: str = typer.Option("json", help="json or csv"),
 
 
 def main():
+    from transformers.utils import logging as hf_logging
+
+    # The CLI prints its own progress; transformers' per-load bars and notices are noise here.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     app()
 
 

@@ -34,7 +34,8 @@ def plan_row(plan: dict) -> dict:
         "bpw": f"{size['bits_per_weight']:.2f}", "ttft_ms": f"{lat['ttft_ms']:.1f}",
         "tpot_ms": f"{lat['tpot_ms']:.1f}", "roofline": _num(lat.get("roofline_efficiency"), ".1%"),
         "usd_1k": f"{cost['usd_per_1k_queries']:.4f}", "ppl": ppl,
-        "ppl_delta": _num(acc.get("ppl_delta_pct"), "+.2f") + ("%" if acc.get("ppl_delta_pct") is not None else ""),
+        "ppl_delta": "diverged" if acc.get("diverged") else (
+            _num(acc.get("ppl_delta_pct"), "+.2f") + ("%" if acc.get("ppl_delta_pct") is not None else "")),
         "kl": _num(acc.get("kl_divergence"), ".4f"), "top1": _num(acc.get("top1_agreement"), ".1%"),
     }
 
