@@ -56,23 +56,38 @@ def run(
     decode_steps: int = typer.Option(16, help="decode steps timed per repeat"),
     repeats: int = typer.Option(3, help="timed repeats after warm-up"),
     eval_tokens: int = typer.Option(2048, help="evaluation tokens for perplexity/KL"),
+    prompts: Path | None = typer.Option(None, help="your prompts: .jsonl, .csv or .txt"),
+    calibration_share: float = typer.Option(0.0, help="share of the prompts held out for calibration"),
+    primary: str | None = typer.Option(None, help="verdict metric (default: task_accuracy, else top1_agreement)"),
+    tolerance: float = typer.Option(1.0, help="allowed relative loss on the primary metric, in percent"),
+    limit: int | None = typer.Option(None, help="evaluate only the first N prompts (quick looks)"),
+    max_new_tokens: int = typer.Option(16, help="greedy tokens generated per prompt"),
 ):
     """Compress the model under each plan, measure it, and store the run."""
+    from engine.evaluation.prompts import PromptFileError, load_prompts
+    from engine.evaluation.verdict import Tolerance
     from engine.models import ModelError
     from engine.pipeline import RunError, RunSettings, plans_for, resolve_device
     from engine.pipeline import run as run_plans
     from engine.plan import PlanError
+    from engine.progress import ConsoleProgress
     from engine.report_table import render
 
     try:
         plans = plans_for(plan, preset, resolve_device(device))
+        prompt_set = load_prompts(prompts) if prompts else None
+        if primary:
+            Tolerance(primary, tolerance)  # refuse a bad metric before anything runs
         settings = RunSettings(
             device=device, batch_sizes=tuple(batch), prompt_tokens=prompt_tokens, output_tokens=output_tokens,
             hardware=hardware, price_per_hour=price_per_hour, utilisation=utilisation,
-            decode_steps=decode_steps, repeats=repeats, eval_tokens=eval_tokens,
+            decode_steps=decode_steps, repeats=repeats, eval_tokens=eval_tokens, primary=primary,
+            tolerance_pct=tolerance, calibration_share=calibration_share, limit=limit,
+            max_new_tokens=max_new_tokens,
         )
-        record = run_plans(model, plans, settings, progress=lambda m: typer.echo(m, err=True))
-    except (PlanError, RunError, ModelError, ValueError) as error:
+        with ConsoleProgress() as progress:
+            record = run_plans(model, plans, settings, progress=progress, prompts=prompt_set)
+    except (PlanError, RunError, ModelError, PromptFileError, ValueError) as error:
         _fail(str(error))
     typer.echo(render(record))
     typer.echo(f"run id: {record['run_id']}")
@@ -92,17 +107,21 @@ def runs():
 
 
 @app.command()
-def show(run_id: str):
+def show(run_id: str, prompts: bool = typer.Option(False, "--prompts", help="list the worst prompts per plan"),
+         worst: int = typer.Option(5, help="how many prompts per plan with --prompts")):
     """The comparison table of one stored run."""
-    from engine.report_table import render
+    from engine.report_table import render, render_worst_prompts
     from engine.store import Store
 
+    store = Store()
     try:
-        record = Store().get_run(run_id)
+        record = store.get_run(run_id)
     except KeyError as error:
         _fail(str(error.args[0]))
     typer.echo(f"run {record['run_id']} ({record['status']}), {record['model']['name']} on {record['device']['name']}")
     typer.echo(render(record))
+    if prompts:
+        typer.echo(render_worst_prompts(record, store.prompt_records(record["run_id"]), worst))
 
 
 @app.command()

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 import torch
 
 from engine.cost import assumptions, cost_per_1k_queries, seconds_per_query
+from engine.evaluation.plan_eval import PromptAccuracy
+from engine.evaluation.prompts import PromptSet
+from engine.evaluation.verdict import Tolerance, default_metric, judge, recommend
 from engine.measure import accuracy
 from engine.measure.latency import DECODE_PATH, measure_latency
 from engine.measure.memory import PeakMemory
@@ -37,12 +40,28 @@ class RunSettings:
     repeats: int = 3
     eval_tokens: int = 2048
     keep_artifacts: bool = True
+    primary: str | None = None  # verdict metric; default task_accuracy with references, else top1_agreement
+    tolerance_pct: float = 1.0
+    max_new_tokens: int = 16  # greedy tokens per prompt for outputs and generation agreement
+    eval_batch: int = 16
+    calibration_share: float = 0.0
+    seed: int = 0
+    limit: int | None = None  # evaluate only the first N prompts
 
 
 @dataclass(frozen=True)
 class StepContext:
     device: str
     tokenizer: object | None
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress inside a plan (prompt evaluation), for bars; plain strings report plan-level steps."""
+
+    stage: str
+    done: int
+    total: int
 
 
 class RunError(RuntimeError):
@@ -100,7 +119,7 @@ class Runner:
     """Holds what every plan of one run shares: the model, the baseline, the inputs."""
 
     def __init__(self, model_spec: str, plans: list[Plan], settings: RunSettings,
-                 store: Store | None = None, progress=print):
+                 store: Store | None = None, progress=print, prompts: PromptSet | None = None):
         self.settings = settings
         self.plans = plans
         self.progress = progress
@@ -124,17 +143,47 @@ class Runner:
                 self.loaded.tokenizer, accuracy.load_eval_texts(), max_tokens=settings.eval_tokens)
         self.base_logp = None
         self.base_result: PlanResult | None = None
+        self._prepare_prompts(prompts)
+
+    def _prepare_prompts(self, prompts: PromptSet | None) -> None:
+        """Limit and split the user's prompts; only the evaluation share is ever scored."""
+        s = self.settings
+        self.prompt_info, self.prompt_accuracy = None, None
+        if prompts is not None and self.loaded.accuracy_applicable:
+            if s.limit:
+                prompts = prompts.limit(s.limit)
+            calibration, evaluation = prompts.split(s.calibration_share, s.seed)
+            self.calibration = calibration
+            self.prompt_accuracy = PromptAccuracy(
+                self.loaded.tokenizer, evaluation, self.device, s.max_new_tokens, s.eval_batch,
+                progress=self._prompt_progress)
+            self.prompt_info = {"name": prompts.name, "sha256": prompts.sha256, "size": len(prompts),
+                                "evaluation": len(evaluation), "calibration": len(calibration),
+                                "calibration_share": s.calibration_share, "seed": s.seed}
+            self.prompt_set = prompts
+        has_refs = self.prompt_accuracy.has_references if self.prompt_accuracy else False
+        self.tolerance = Tolerance(s.primary or default_metric(has_refs), s.tolerance_pct)
+
+    def _prompt_progress(self, stage: str, done: int, total: int) -> None:
+        self.progress(ProgressEvent(stage, done, total))
 
     def run(self) -> dict:
+        if self.prompt_info:
+            self.store.save_prompt_set(self.prompt_set)
         run_id = self.store.create_run(
             {**self.loaded.info(), "notes": list(self.loaded.notes)}, self.device_info,
-            {**asdict(self.settings), "cost": asdict(self.costs), "bandwidth": self.bandwidth},
+            {**asdict(self.settings), "cost": asdict(self.costs), "bandwidth": self.bandwidth,
+             "prompts": self.prompt_info, "verdict": {"metric": self.tolerance.metric,
+                                                      "tolerance_pct": self.tolerance.pct,
+                                                      "rule": self.tolerance.describe()}},
             [str(p) for p in self.plans],
         )
         self.run_id = run_id
         self.progress(f"run {run_id}: {len(self.plans)} plans on {self.device_info['name']}")
+        done: list[dict] = []
         for position, plan in enumerate(self.plans):
             self.progress(f"[{position + 1}/{len(self.plans)}] {plan} ...")
+            self._prompt_records = []
             result = self.run_plan(position, plan)
             if position == 0 and result.status != "ok":
                 self.store.add_plan_result(run_id, position, result.to_dict())
@@ -142,11 +191,19 @@ class Runner:
                 raise RunError(f"the baseline plan '{plan}' failed: {result.error}")
             if position == 0:
                 self.base_result = result
-            self.store.add_plan_result(run_id, position, result.to_dict())
+            record = result.to_dict()
+            done.append(record)
+            self.store.add_plan_result(run_id, position, record, self._prompt_records)
             self.progress(f"[{position + 1}/{len(self.plans)}] {plan}: {result.status}"
                           + (f" ({result.error})" if result.error else f" in {result.seconds:.1f} s"))
-        self.store.finish_run(run_id, "done")
+        self.store.finish_run(run_id, "done", {"recommendation": self._recommend(done)})
         return self.store.get_run(run_id)
+
+    def _recommend(self, records: list[dict]) -> dict:
+        if not self.loaded.accuracy_applicable:
+            return {"plan": None, "reason": "Accuracy is not applicable to a random-weight shape; "
+                                            "compare size, speed and cost only."}
+        return recommend(records, self.tolerance)
 
     def run_plan(self, position: int, plan: Plan) -> PlanResult:
         started = time.perf_counter()
@@ -180,7 +237,8 @@ class Runner:
             seconds_per_query=seconds_per_query(cost_figures.ttft_ms, cost_figures.tpot_ms, self.costs),
             **{k: v for k, v in asdict(self.costs).items()},
         )
-        acc = self._accuracy(model, position)
+        acc, slices = self._accuracy(model, position)
+        verdict = self._verdict(acc)
         del model
         return PlanResult(
             plan=str(plan), status="ok", backend=outcome.backend, kernel_path=outcome.kernel_path,
@@ -188,8 +246,16 @@ class Runner:
             memory={"peak_bytes": memory.peak_bytes,
                     "kind": "cuda max allocated" if self.device == "cuda" else "peak RSS growth"},
             cost=cost, accuracy=acc, seconds=time.perf_counter() - started,
-            steps=tuple(st.to_dict() for st in plan.steps),
+            steps=tuple(st.to_dict() for st in plan.steps), slices=slices, verdict=verdict,
         )
+
+    def _verdict(self, acc: AccuracyResult) -> dict | None:
+        if not acc.applicable:
+            return None
+        metric = self.tolerance.metric
+        value = getattr(acc, metric)
+        base = value if self.base_result is None else getattr(self.base_result.accuracy, metric)
+        return judge(value, base, self.tolerance)
 
     def _size(self, model, position: int, plan: Plan) -> SizeResult:
         from engine.home import subdir
@@ -220,19 +286,37 @@ class Runner:
                             "tokens_per_s": f.tokens_per_s} for f in figures),
         )
 
-    def _accuracy(self, model, position: int) -> AccuracyResult:
+    def _accuracy(self, model, position: int) -> tuple[AccuracyResult, dict]:
         if self.windows is None:
-            return AccuracyResult(applicable=False)
+            return AccuracyResult(applicable=False), {}
+        texts = None
+        if self.prompt_accuracy is None or not self.prompt_accuracy.has_references:
+            texts = self._eval_text_figures(model, position)  # perplexity falls back to evaluation texts
+        if self.prompt_accuracy is None:
+            return AccuracyResult(**texts), {}
+        overall, slices, self._prompt_records = self.prompt_accuracy.measure(model)
+        fields = {k: overall[k] for k in ("kl_divergence", "top1_agreement", "generation_agreement",
+                                          "task_accuracy", "accuracy_delta_pts", "scored_prompts")}
+        ppl = {k: overall[k] for k in ("perplexity", "ppl_delta_pct")}
+        ppl_source = "references"
+        if texts is not None:
+            ppl, ppl_source = {k: texts[k] for k in ("perplexity", "ppl_delta_pct")}, "eval_texts"
+        diverged = ppl["perplexity"] is None or ppl["perplexity"] > 1e4
+        return AccuracyResult(**fields, **ppl, diverged=diverged, prompts=overall["prompts"], source="prompts",
+                              perplexity_source=ppl_source, eval_tokens=len(self.windows.input_ids)), slices
+
+    def _eval_text_figures(self, model, position: int) -> dict:
         logp = accuracy.log_probs(model, self.windows, self.device)
         if position == 0:
             self.base_logp = logp
-        targets = self.windows.input_ids[:, 1:]
-        figures = accuracy.compare(logp, self.base_logp, targets)
+        figures = accuracy.compare(logp, self.base_logp, self.windows.input_ids[:, 1:])
         base_ppl = figures["perplexity"] if position == 0 else self.base_result.accuracy.perplexity
-        return AccuracyResult(ppl_delta_pct=accuracy.ppl_delta_pct(figures["perplexity"], base_ppl), **figures)
+        if position > 0 and self.base_result.accuracy.perplexity_source != "eval_texts":
+            base_ppl = None
+        return {**figures, "ppl_delta_pct": accuracy.ppl_delta_pct(figures["perplexity"], base_ppl)}
 
 
 def run(model_spec: str, plans: list[Plan], settings: RunSettings = RunSettings(),
-        store: Store | None = None, progress=print) -> dict:
+        store: Store | None = None, progress=print, prompts: PromptSet | None = None) -> dict:
     """Run every plan on the model and return the stored run record."""
-    return Runner(model_spec, plans, settings, store, progress).run()
+    return Runner(model_spec, plans, settings, store, progress, prompts).run()

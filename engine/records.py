@@ -46,8 +46,15 @@ class AccuracyResult:
     ppl_delta_pct: float | None = None
     kl_divergence: float | None = None
     top1_agreement: float | None = None
+    generation_agreement: float | None = None
+    task_accuracy: float | None = None
+    accuracy_delta_pts: float | None = None
     diverged: bool = False
     eval_tokens: int = 0
+    prompts: int = 0
+    scored_prompts: int = 0
+    source: str = "eval_texts"  # where kl/top-1 come from: eval_texts or prompts
+    perplexity_source: str = "eval_texts"  # references (given their prompts) or eval_texts
     applicable: bool = True
 
 
@@ -66,6 +73,8 @@ class PlanResult:
     accuracy: AccuracyResult | None = None
     seconds: float = 0.0
     steps: tuple = field(default_factory=tuple)
+    slices: dict = field(default_factory=dict)
+    verdict: dict | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -37,11 +37,22 @@ def plan_row(plan: dict) -> dict:
         "ppl_delta": "diverged" if acc.get("diverged") else (
             _num(acc.get("ppl_delta_pct"), "+.2f") + ("%" if acc.get("ppl_delta_pct") is not None else "")),
         "kl": _num(acc.get("kl_divergence"), ".4f"), "top1": _num(acc.get("top1_agreement"), ".1%"),
+        "gen_agree": _num(acc.get("generation_agreement"), ".1%"),
+        "task_acc": _num(acc.get("task_accuracy"), ".1%"),
+        "acc_delta": _num(acc.get("accuracy_delta_pts"), "+.1f") + (" pts" if acc.get("accuracy_delta_pts") is not None
+                                                                     else ""),
+        "verdict": _verdict(plan.get("verdict")),
     }
 
 
+def _verdict(verdict: dict | None) -> str:
+    if not verdict or verdict.get("within") is None:
+        return "-"
+    return "within" if verdict["within"] else "outside"
+
+
 COLUMNS = ["plan", "status", "backend", "weights", "ratio", "bpw", "ttft_ms", "tpot_ms", "roofline",
-           "usd_1k", "ppl", "ppl_delta", "kl", "top1"]
+           "usd_1k", "ppl", "ppl_delta", "kl", "top1", "gen_agree", "task_acc", "acc_delta", "verdict"]
 
 
 def render(record: dict) -> str:
@@ -59,4 +70,28 @@ def render(record: dict) -> str:
         f"{cost['output_tokens']} output tokens per query, batch {cost['batch_size']}, "
         f"utilisation {cost['utilisation']:.0%}"
     )
+    recommendation = record.get("recommendation")
+    if recommendation:
+        lines.append(f"recommendation: {recommendation['reason']}")
+    verdict = (record.get("settings") or {}).get("verdict")
+    if verdict:
+        lines.append(f"verdict rule: {verdict['rule']}")
     return "\n".join(lines + notes)
+
+
+def render_worst_prompts(record: dict, prompt_records: list[dict], worst: int = 5) -> str:
+    """Per plan, the prompts it broke: wrong where the baseline was right first, then highest KL."""
+    lines = []
+    for position, plan in enumerate(record["plans"][1:], start=1):
+        rows = [r for r in prompt_records if r["position"] == position]
+        if not rows:
+            continue
+        rows.sort(key=lambda r: (not (r["baseline_correct"] and r["correct"] is False), -(r["kl"] or 0)))
+        lines.append(f"\n{plan['plan']}: worst {min(worst, len(rows))} of {len(rows)} prompts")
+        for r in rows[:worst]:
+            mark = {True: "right", False: "WRONG", None: "-"}[r["correct"]]
+            where = r.get("category") or "-"
+            lines.append(f"  #{r['index']} [{where}] KL {r['kl'] or 0:.3f} {mark}: {r['prompt'][:70]}")
+            lines.append(f"      baseline: {(r['baseline_output'] or '')[:80]!r}")
+            lines.append(f"      plan:     {(r['output'] or '')[:80]!r}")
+    return "\n".join(lines) if lines else "no per-prompt records (run with --prompts)"

@@ -35,6 +35,19 @@ CREATE TABLE IF NOT EXISTS plan_results (
     finished TEXT NOT NULL,
     PRIMARY KEY (run_id, position)
 );
+CREATE TABLE IF NOT EXISTS prompt_records (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,       -- the plan's position in the run
+    item INTEGER NOT NULL,           -- the prompt's index in its set
+    record TEXT NOT NULL,            -- JSON: outputs, correct, per-prompt KL
+    PRIMARY KEY (run_id, position, item)
+);
+CREATE TABLE IF NOT EXISTS prompt_sets (
+    sha256 TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content TEXT NOT NULL            -- JSON of the whole set, so a run can be repeated exactly
+);
 """
 
 
@@ -71,12 +84,38 @@ class Store:
             )
         return run_id
 
-    def add_plan_result(self, run_id: str, position: int, record: dict) -> None:
+    def add_plan_result(self, run_id: str, position: int, record: dict, prompt_records=()) -> None:
+        """The plan's result and its per-prompt records, in one transaction."""
         with self._connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO plan_results VALUES (?,?,?,?,?,?)",
                 (run_id, position, record["plan"], record["status"], json.dumps(record), now()),
             )
+            db.executemany("INSERT OR REPLACE INTO prompt_records VALUES (?,?,?,?)",
+                           [(run_id, position, r["index"], json.dumps(r)) for r in prompt_records])
+
+    def save_prompt_set(self, prompt_set) -> str:
+        data = prompt_set.to_dict()
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO prompt_sets VALUES (?,?,?,?)",
+                       (prompt_set.sha256, prompt_set.name, len(prompt_set), json.dumps(data)))
+        return prompt_set.sha256
+
+    def get_prompt_set(self, sha256: str) -> dict:
+        with self._connect() as db:
+            row = db.execute("SELECT content FROM prompt_sets WHERE sha256=?", (sha256,)).fetchone()
+        if row is None:
+            raise KeyError(f"no prompt set {sha256}")
+        return json.loads(row["content"])
+
+    def prompt_records(self, run_id: str, position: int | None = None) -> list[dict]:
+        """Per-prompt records of a run (one plan's, or all with their plan position)."""
+        query, args = "SELECT position, record FROM prompt_records WHERE run_id=?", [self.resolve_id(run_id)]
+        if position is not None:
+            query, args = query + " AND position=?", args + [position]
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY position, item", args).fetchall()
+        return [{"position": r["position"], **json.loads(r["record"])} for r in rows]
 
     def finish_run(self, run_id: str, status: str, summary: dict | None = None) -> None:
         with self._connect() as db:

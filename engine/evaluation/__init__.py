@@ -1,0 +1,1 @@
+"""Accuracy on the user's own prompts: prompt sets, metrics, slices, verdicts."""

@@ -1,0 +1,51 @@
+"""Accuracy on the user's prompts for each plan of a run: overall figures, slices, per-prompt records."""
+
+from __future__ import annotations
+
+from engine.evaluation.prompts import PromptSet
+from engine.evaluation.scoring import PromptEvaluator
+from engine.evaluation.slices import slice_members
+from engine.evaluation.summary import answer, correctness, figures, with_deltas
+
+
+class PromptAccuracy:
+    def __init__(self, tokenizer, prompts: PromptSet, device: str, max_new_tokens: int = 16,
+                 batch_size: int = 16, progress=None):
+        self.prompts = prompts
+        self.evaluator = PromptEvaluator(tokenizer, prompts, device, max_new_tokens, batch_size, progress)
+        self.slices = slice_members(prompts, tokenizer)
+        self.everyone = list(range(len(prompts)))
+        self.base_figures: dict | None = None
+        self.base_slices: dict[str, dict] = {}
+        self.base_correct: dict[int, bool] = {}
+
+    @property
+    def has_references(self) -> bool:
+        return self.prompts.has_references
+
+    def measure(self, model) -> tuple[dict, dict, list[dict]]:
+        """(accuracy figures with deltas, {slice: figures with deltas}, per-prompt records)."""
+        is_baseline = self.evaluator.baseline is None
+        outcomes = self.evaluator.evaluate(model)
+        baseline, rows = self.evaluator.baseline, self.evaluator.base_rows
+        correct = correctness(self.prompts, outcomes)
+        overall = figures(self.everyone, outcomes, baseline, rows, correct)
+        per_slice = {name: figures(members, outcomes, baseline, rows, correct)
+                     for name, members in self.slices.items()}
+        if is_baseline:
+            self.base_figures, self.base_slices, self.base_correct = overall, per_slice, correct
+        overall = with_deltas(overall, self.base_figures)
+        per_slice = {name: with_deltas(f, self.base_slices[name]) for name, f in per_slice.items()}
+        records = []
+        for i, (item, outcome) in enumerate(zip(self.prompts.items, outcomes)):
+            kl = sum(outcome.kl) / len(outcome.kl) if outcome.kl else None
+            base_picks = rows[i].argmax.tolist()
+            top1 = sum(a == b for a, b in zip(outcome.argmax, base_picks)) / len(base_picks) if base_picks else None
+            records.append({
+                "index": item.index, "prompt": item.prompt, "category": item.category,
+                "reference": item.reference, "baseline_output": answer(item, baseline[i]),
+                "output": answer(item, outcome), "correct": correct.get(i),
+                "baseline_correct": self.base_correct.get(i), "kl": kl, "top1_agreement": top1,
+                "same_generation": outcome.output_tokens == baseline[i].output_tokens,
+            })
+        return overall, per_slice, records
