@@ -43,7 +43,7 @@ class RunSettings:
     primary: str | None = None  # verdict metric; default task_accuracy with references, else top1_agreement
     tolerance_pct: float = 1.0
     max_new_tokens: int = 16  # greedy tokens per prompt for outputs and generation agreement
-    eval_batch: int = 16
+    eval_batch: int = 32
     calibration_share: float = 0.0
     seed: int = 0
     limit: int | None = None  # evaluate only the first N prompts

@@ -10,8 +10,8 @@ from tqdm import tqdm
 class ConsoleProgress:
     """Callable given to the pipeline: strings are printed, ProgressEvents drive a bar."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr  # looked up now, so a captured stderr is honoured
         self.bar = None
         self.stage = None
 

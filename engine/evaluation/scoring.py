@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.evaluation.forward import _pad_id, chat_prompt_ids, generate, score
+from engine.evaluation.forward import chat_prompt_ids, generate, pad_id, score
 from engine.evaluation.prompts import PromptSet
 
 TOP_K = 256
@@ -69,14 +69,17 @@ class PromptEvaluator:
         self.base_rows: dict[int, BaselineRows] = {}
 
     def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False).input_ids
+        """A continuation as the model would write it: after a chat template's newline no space is
+        prepended; after a plain prompt the answer is a new word."""
+        chat = bool(getattr(self.tokenizer, "chat_template", None))
+        return self.tokenizer(text if chat else " " + text, add_special_tokens=False).input_ids
 
     def _targets(self, outputs: list[list[int]]) -> list[tuple[str, list[int]]]:
         """The continuation each prompt is teacher-forced on: its reference, else the baseline's output."""
         targets = []
         for item, output in zip(self.prompts.items, outputs):
             if item.reference is not None:
-                targets.append(("choice" if item.choices else "reference", self._encode(" " + item.reference)))
+                targets.append(("choice" if item.choices else "reference", self._encode(item.reference)))
             else:
                 targets.append(("baseline_output", output or [self.tokenizer.eos_token_id]))
         return targets
@@ -96,7 +99,7 @@ class PromptEvaluator:
             owners.append((i, None))
             for c, choice in enumerate(item.choices or ()):
                 if choice != item.reference:
-                    sequences.append((self.prompt_ids[i], self._encode(" " + choice)))
+                    sequences.append((self.prompt_ids[i], self._encode(choice)))
                     owners.append((i, c))
         choice_scores: dict[int, dict[str, float]] = {}
 
@@ -117,7 +120,7 @@ class PromptEvaluator:
             outcome.kl = coarse_kl(self.base_rows[i], logp).tolist()
             outcome.argmax = logp.argmax(-1).tolist()
 
-        score(model, sequences, self.device, on_rows, _pad_id(self.tokenizer), self.batch_size,
+        score(model, sequences, self.device, on_rows, pad_id(self.tokenizer), self.batch_size,
               lambda d, t: self.progress("scoring", d, t))
         for i, scores in choice_scores.items():
             results[i].chosen = max(scores, key=scores.get)

@@ -1,0 +1,39 @@
+import pytest
+
+from engine.evaluation.verdict import Tolerance, default_metric, judge, recommend
+
+
+def _plan(name, usd, value, within):
+    return {"plan": name, "status": "ok", "cost": {"usd_per_1k_queries": usd},
+            "verdict": {"within": within, "value": value, "baseline": 0.5}}
+
+
+def test_relative_tolerance_both_directions():
+    tol = Tolerance("task_accuracy", 1.0)
+    assert judge(0.494, 0.5, tol)["within"] is False  # more than 1% relative below (limit 0.495)
+    assert judge(0.4951, 0.5, tol)["within"] is True
+    ppl = Tolerance("perplexity", 2.0)
+    assert judge(10.19, 10.0, ppl)["within"] is True and judge(10.21, 10.0, ppl)["within"] is False
+    kl = Tolerance("kl_divergence", 0.05)  # absolute nats
+    assert judge(0.04, 0.0, kl)["within"] is True and judge(0.06, 0.0, kl)["within"] is False
+
+
+def test_defaults_and_bad_metric():
+    assert default_metric(True) == "task_accuracy" and default_metric(False) == "top1_agreement"
+    with pytest.raises(ValueError, match="unknown primary metric"):
+        Tolerance("bleu")
+
+
+def test_recommendation_is_the_cheapest_within_tolerance():
+    plans = [_plan("fp32", 1.0, 0.5, True), _plan("int8", 0.6, 0.499, True), _plan("int4", 0.3, 0.40, False)]
+    rec = recommend(plans, Tolerance("task_accuracy"))
+    assert rec["plan"] == "int8"
+    assert "40% less than fp32" in rec["reason"]
+
+
+def test_keep_the_baseline_when_nothing_cheaper_holds():
+    plans = [_plan("fp32", 0.2, 0.5, True), _plan("int8", 0.3, 0.5, True)]
+    rec = recommend(plans, Tolerance("task_accuracy"))
+    assert rec["plan"] == "fp32" and "no compressed plan is cheaper" in rec["reason"]
+    plans = [_plan("fp32", 0.2, 0.5, True), _plan("int4", 0.1, 0.3, False)]
+    assert "every cheaper plan falls outside" in recommend(plans, Tolerance("task_accuracy"))["reason"]

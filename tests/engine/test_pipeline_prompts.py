@@ -1,0 +1,81 @@
+"""A whole run with the user's prompts on the embedded model: verdicts, slices, recommendation."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from engine.cli import app
+from engine.evaluation.prompts import load_prompts
+from engine.pipeline import RunSettings, plans_for, run
+from engine.store import Store
+
+SAMPLE = "sample_data/prompts.jsonl"
+QUICK = dict(device="cpu", decode_steps=2, repeats=1, prompt_tokens=16, keep_artifacts=False, max_new_tokens=8)
+
+
+@pytest.fixture(scope="module")
+def record():
+    prompts = load_prompts(SAMPLE)
+    # A short, varied subset: every 16th prompt covers all categories.
+    subset = type(prompts).of("sample-subset", [i for n, i in enumerate(prompts.items) if n % 16 == 0])
+    settings = RunSettings(**QUICK, calibration_share=0.25)
+    return run("smollm2-135m", plans_for(["int8", "int2"], None, "cpu"), settings, progress=lambda e: None,
+               prompts=subset)
+
+
+def test_every_plan_has_metrics_slices_and_a_verdict(record):
+    for plan in record["plans"]:
+        acc = plan["accuracy"]
+        for key in ("task_accuracy", "accuracy_delta_pts", "generation_agreement", "kl_divergence",
+                    "top1_agreement", "perplexity"):
+            assert acc[key] is not None, (plan["plan"], key)
+        assert plan["slices"] and "numbers" in plan["slices"]
+        assert plan["verdict"]["within"] in (True, False)
+    assert record["recommendation"]["plan"] and record["recommendation"]["reason"]
+    assert record["settings"]["verdict"]["metric"] == "task_accuracy"
+
+
+def test_baseline_is_exact_and_int2_is_far_below_int8(record):
+    base, int8, int2 = (p["accuracy"] for p in record["plans"])
+    assert base["kl_divergence"] == 0.0 and base["top1_agreement"] == 1.0
+    assert base["generation_agreement"] == 1.0
+    assert int2["top1_agreement"] < int8["top1_agreement"] - 0.3
+    assert int2["generation_agreement"] < int8["generation_agreement"]
+
+
+def test_calibration_prompts_never_score_themselves(record):
+    info = record["settings"]["prompts"]
+    assert info["calibration"] + info["evaluation"] == info["size"] and info["calibration"] > 0
+    scored = {r["index"] for r in Store().prompt_records(record["run_id"], position=1)}
+    assert len(scored) == info["evaluation"]
+    stored = Store().get_prompt_set(info["sha256"])
+    assert len(stored["items"]) == info["size"]
+
+
+def test_show_lists_worst_prompts(record):
+    out = CliRunner().invoke(app, ["show", record["run_id"], "--prompts"]).output
+    assert "int2: worst" in out and "baseline:" in out
+
+
+def test_bad_prompt_file_is_refused_and_nothing_is_stored(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "ok"}\n{"prompt": "missing brace"\n')
+    before = len(Store().list_runs())
+    result = CliRunner().invoke(app, ["run", "--plan", "int8", "--prompts", str(bad)])
+    assert result.exit_code == 2 and "line 2" in result.output
+    assert len(Store().list_runs()) == before
+
+
+def test_ten_thousand_prompts_are_accepted_and_a_quick_look_runs(tmp_path):
+    big = tmp_path / "big.jsonl"
+    big.write_text("".join(json.dumps({"prompt": f"What is {n} plus 1?", "reference": str(n + 1)}) + "\n"
+                           for n in range(10_000)))
+    out = tmp_path / "r.json"
+    result = CliRunner().invoke(app, ["run", "--plan", "int8", "--prompts", str(big), "--limit", "4",
+                                      "--decode-steps", "2", "--repeats", "1", "--max-new-tokens", "4",
+                                      "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert record["settings"]["prompts"]["size"] == 4
+    assert "generating" in result.output  # the progress bar
