@@ -43,7 +43,7 @@ class RunSettings:
     primary: str | None = None  # verdict metric; default task_accuracy with references, else top1_agreement
     tolerance_pct: float = 1.0
     max_new_tokens: int = 16  # greedy tokens per prompt for outputs and generation agreement
-    eval_batch: int = 32
+    eval_batch: int = 48
     calibration_share: float = 0.0
     seed: int = 0
     limit: int | None = None  # evaluate only the first N prompts
@@ -57,11 +57,35 @@ class StepContext:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """Progress inside a plan (prompt evaluation), for bars; plain strings report plan-level steps."""
+    """Progress inside a plan (prompt evaluation), for bars."""
 
     stage: str
     done: int
     total: int
+    position: int | None = None
+
+
+@dataclass(frozen=True)
+class PlanEvent:
+    """A plan's state changed: started, stage (compressing / latency / accuracy), ok, failed."""
+
+    position: int
+    plan: str
+    state: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """The run exists in the store (its id is known) or ended."""
+
+    run_id: str
+    state: str  # created | done | cancelled | failed
+    message: str
+
+
+class RunCancelled(Exception):
+    """The user cancelled the run; finished plans stay stored."""
 
 
 class RunError(RuntimeError):
@@ -119,10 +143,13 @@ class Runner:
     """Holds what every plan of one run shares: the model, the baseline, the inputs."""
 
     def __init__(self, model_spec: str, plans: list[Plan], settings: RunSettings,
-                 store: Store | None = None, progress=print, prompts: PromptSet | None = None):
+                 store: Store | None = None, progress=print, prompts: PromptSet | None = None,
+                 should_cancel=None):
         self.settings = settings
         self.plans = plans
-        self.progress = progress
+        self._report = progress
+        self.should_cancel = should_cancel or (lambda: False)
+        self.position = None
         self.store = store or Store()
         self.device = resolve_device(settings.device)
         self.loaded = load_model(model_spec, progress=progress)
@@ -164,8 +191,17 @@ class Runner:
         has_refs = self.prompt_accuracy.has_references if self.prompt_accuracy else False
         self.tolerance = Tolerance(s.primary or default_metric(has_refs), s.tolerance_pct)
 
+    def progress(self, event) -> None:
+        """Report an event; the cancel check rides on it, so long stages stop promptly."""
+        self._report(event)
+        if self.should_cancel():
+            raise RunCancelled("cancelled by the user")
+
     def _prompt_progress(self, stage: str, done: int, total: int) -> None:
-        self.progress(ProgressEvent(stage, done, total))
+        self.progress(ProgressEvent(stage, done, total, self.position))
+
+    def _stage(self, plan: Plan, message: str) -> None:
+        self.progress(PlanEvent(self.position, str(plan), "stage", message))
 
     def run(self) -> dict:
         if self.prompt_info:
@@ -179,25 +215,34 @@ class Runner:
             [str(p) for p in self.plans],
         )
         self.run_id = run_id
-        self.progress(f"run {run_id}: {len(self.plans)} plans on {self.device_info['name']}")
-        done: list[dict] = []
-        for position, plan in enumerate(self.plans):
-            self.progress(f"[{position + 1}/{len(self.plans)}] {plan} ...")
-            self._prompt_records = []
-            result = self.run_plan(position, plan)
-            if position == 0 and result.status != "ok":
-                self.store.add_plan_result(run_id, position, result.to_dict())
-                self.store.finish_run(run_id, "failed")
-                raise RunError(f"the baseline plan '{plan}' failed: {result.error}")
-            if position == 0:
-                self.base_result = result
-            record = result.to_dict()
-            done.append(record)
-            self.store.add_plan_result(run_id, position, record, self._prompt_records)
-            self.progress(f"[{position + 1}/{len(self.plans)}] {plan}: {result.status}"
-                          + (f" ({result.error})" if result.error else f" in {result.seconds:.1f} s"))
+        try:
+            self.progress(RunEvent(run_id, "created",
+                                   f"run {run_id}: {len(self.plans)} plans on {self.device_info['name']}"))
+            done = [self._run_one(position, plan) for position, plan in enumerate(self.plans)]
+        except RunCancelled:
+            self.store.finish_run(run_id, "cancelled")
+            self._report(RunEvent(run_id, "cancelled", f"run {run_id} cancelled; finished plans are kept"))
+            raise
         self.store.finish_run(run_id, "done", {"recommendation": self._recommend(done)})
+        self._report(RunEvent(run_id, "done", f"run {run_id} done"))
         return self.store.get_run(run_id)
+
+    def _run_one(self, position: int, plan: Plan) -> dict:
+        self.position = position
+        count = f"[{position + 1}/{len(self.plans)}] {plan}"
+        self.progress(PlanEvent(position, str(plan), "started", f"{count} ..."))
+        self._prompt_records = []
+        result = self.run_plan(position, plan)
+        record = result.to_dict()
+        self.store.add_plan_result(self.run_id, position, record, self._prompt_records)
+        if position == 0 and result.status != "ok":
+            self.store.finish_run(self.run_id, "failed")
+            raise RunError(f"the baseline plan '{plan}' failed: {result.error}")
+        if position == 0:
+            self.base_result = result
+        detail = f" ({result.error})" if result.error else f" in {result.seconds:.1f} s"
+        self.progress(PlanEvent(position, str(plan), result.status, f"{count}: {result.status}{detail}"))
+        return record
 
     def _recommend(self, records: list[dict]) -> dict:
         if not self.loaded.accuracy_applicable:
@@ -209,6 +254,8 @@ class Runner:
         started = time.perf_counter()
         try:
             return self._measure(position, plan, started)
+        except RunCancelled:
+            raise
         except Exception as error:  # one plan failing never stops the others
             detail = traceback.format_exception_only(type(error), error)[-1].strip()
             if isinstance(error, torch.OutOfMemoryError):
@@ -224,9 +271,11 @@ class Runner:
     def _measure(self, position: int, plan: Plan, started: float) -> PlanResult:
         s = self.settings
         with PeakMemory(self.device) as memory:
+            self._stage(plan, "compressing")
             model = self.loaded.fresh_copy(self.device)
             outcome = _apply_steps(model, plan, self.ctx)
             model = outcome.model
+            self._stage(plan, "measuring latency")
             figures = [measure_latency(model, self.prompt_ids, b, s.decode_steps, s.repeats, self.device)
                        for b in s.batch_sizes]
         size = self._size(model, position, plan)
@@ -237,6 +286,7 @@ class Runner:
             seconds_per_query=seconds_per_query(cost_figures.ttft_ms, cost_figures.tpot_ms, self.costs),
             **{k: v for k, v in asdict(self.costs).items()},
         )
+        self._stage(plan, "evaluating accuracy")
         acc, slices = self._accuracy(model, position)
         verdict = self._verdict(acc)
         del model
@@ -317,6 +367,7 @@ class Runner:
 
 
 def run(model_spec: str, plans: list[Plan], settings: RunSettings = RunSettings(),
-        store: Store | None = None, progress=print, prompts: PromptSet | None = None) -> dict:
+        store: Store | None = None, progress=print, prompts: PromptSet | None = None,
+        should_cancel=None) -> dict:
     """Run every plan on the model and return the stored run record."""
-    return Runner(model_spec, plans, settings, store, progress, prompts).run()
+    return Runner(model_spec, plans, settings, store, progress, prompts, should_cancel).run()

@@ -28,9 +28,11 @@ class ConsoleProgress:
             self.bar = None
 
     def __call__(self, event) -> None:
-        if isinstance(event, str):
+        if isinstance(event, str) or hasattr(event, "message"):
+            if getattr(event, "state", None) == "stage":
+                return  # the bar and the plan lines say enough on a terminal
             self._close()
-            print(event, file=self.stream, flush=True)
+            print(getattr(event, "message", event), file=self.stream, flush=True)
             return
         if self.bar is None or self.stage != event.stage or self.bar.total != event.total:
             self._close()

@@ -72,3 +72,23 @@ def test_killing_a_run_keeps_finished_plans(tmp_path):
     record = Store().get_run(run_id)
     statuses = [p["status"] for p in record["plans"]]
     assert statuses[:2] == ["ok", "ok"] and "interrupted" in statuses
+
+
+def test_cancelling_keeps_finished_plans():
+    import pytest
+
+    from engine.pipeline import PlanEvent, RunCancelled, RunSettings, plans_for, run
+
+    events = []
+    settings = RunSettings(device="cpu", decode_steps=2, repeats=1, prompt_tokens=16)
+
+    def cancel_after_first_plan():
+        return any(isinstance(e, PlanEvent) and e.position == 1 and e.state == "started" for e in events)
+
+    with pytest.raises(RunCancelled):
+        run("shape:smollm2-135m", plans_for(["int8", "int4"], None, "cpu"), settings,
+            progress=events.append, should_cancel=cancel_after_first_plan)
+    run_id = next(e.run_id for e in events if getattr(e, "state", None) == "created")
+    record = Store().get_run(run_id)
+    assert record["status"] == "cancelled"
+    assert [p["status"] for p in record["plans"]] == ["ok", "not run", "not run"]
