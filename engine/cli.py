@@ -144,6 +144,28 @@ def export(run_id: str, format: str = typer.Option("json", help="json or csv"),
         sys.stdout.write(text)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ui(ctx: typer.Context):
+    """Start the dashboard; Streamlit's own options pass through (e.g. --server.port 8600)."""
+    import os
+
+    root = Path(__file__).resolve().parents[1]
+    os.chdir(root)  # so the project's .streamlit/config.toml applies; STREAMLIT_* variables still win
+    command = [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"), *ctx.args]
+    os.execv(sys.executable, command)
+
+
+@app.command()
+def worker(device: str = typer.Option("cpu", help="cpu or cuda"),
+           idle_exit: float = typer.Option(300, help="exit after this many seconds without a queued job")):
+    """Run the dashboard's queued jobs for one device (the dashboard starts one by itself)."""
+    from engine.worker import serve
+
+    if device not in ("cpu", "cuda"):
+        _fail(f"unknown device '{device}': use cpu or cuda")
+    raise typer.Exit(serve(device, idle_exit))
+
+
 def main():
     from transformers.utils import logging as hf_logging
 

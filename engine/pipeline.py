@@ -6,10 +6,12 @@ from __future__ import annotations
 import gc
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
 
+from engine.calibration import Calibration, build_calibration
 from engine.cost import assumptions, cost_per_1k_queries, seconds_per_query
 from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptSet
@@ -47,12 +49,15 @@ class RunSettings:
     calibration_share: float = 0.0
     seed: int = 0
     limit: int | None = None  # evaluate only the first N prompts
+    calibration: str = "auto"  # what calibrated steps see by default: auto | prompts | texts | both
 
 
 @dataclass(frozen=True)
 class StepContext:
     device: str
     tokenizer: object | None
+    calibrate: Callable[[str], Calibration] | None = None  # source -> calibration rows (cached per run)
+    model_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,14 +134,20 @@ def _prompt_ids(loaded, settings: RunSettings) -> torch.Tensor:
     return torch.tensor(ids)
 
 
-def _apply_steps(model, plan: Plan, ctx: StepContext) -> StepOutcome:
+def _apply_steps(model, plan: Plan, ctx: StepContext) -> tuple[StepOutcome, dict]:
+    """Apply the steps in order; returns the last outcome (notes and extras merged) and seconds per step."""
     outcome = StepOutcome(model, backend="torch", kernel_path=f"torch eager ({ctx.device})")
     notes: list[str] = []
+    extras: dict = {}
+    seconds: dict[str, float] = {}
     for plan_step in plan.steps:
+        began = time.perf_counter()
         outcome = STEPS[plan_step.name].fn(outcome.model, plan_step, ctx)
+        seconds[str(plan_step)] = time.perf_counter() - began
         notes += outcome.notes
-    outcome.notes = notes
-    return outcome
+        extras.update(outcome.extras)
+    outcome.notes, outcome.extras = notes, extras
+    return outcome, seconds
 
 
 class Runner:
@@ -155,7 +166,9 @@ class Runner:
         self.loaded = load_model(model_spec, progress=progress)
         baseline_dtype = plans[0].steps[-1].name
         check_fits(self.loaded, self.device, {"fp32": 4, "bf16": 2, "fp16": 2}.get(baseline_dtype, 4))
-        self.ctx = StepContext(self.device, self.loaded.tokenizer)
+        self.ctx = StepContext(self.device, self.loaded.tokenizer, self._calibrate, self.loaded.name)
+        self._calibrations: dict[str, Calibration] = {}
+        self.calibration = None
         self.device_info = {"type": self.device, "name": device_name(self.device)}
         self.bandwidth = bandwidth(self.device)
         self.costs = assumptions(
@@ -190,6 +203,19 @@ class Runner:
             self.prompt_set = prompts
         has_refs = self.prompt_accuracy.has_references if self.prompt_accuracy else False
         self.tolerance = Tolerance(s.primary or default_metric(has_refs), s.tolerance_pct)
+
+    def _calibrate(self, source: str) -> Calibration:
+        """Calibration rows for a calibrated step, built once per source per run."""
+        source = self.settings.calibration if source == "auto" else source
+        if source not in self._calibrations:
+            if self.loaded.tokenizer is None:
+                generator = torch.Generator().manual_seed(0)
+                rows = torch.randint(0, self.loaded.config.vocab_size, (8, 128), generator=generator)
+                self._calibrations[source] = Calibration("random tokens (shape-only model)", rows)
+            else:
+                items = self.calibration.items if self.calibration is not None else ()
+                self._calibrations[source] = build_calibration(self.loaded.tokenizer, source, items)
+        return self._calibrations[source]
 
     def progress(self, event) -> None:
         """Report an event; the cancel check rides on it, so long stages stop promptly."""
@@ -273,7 +299,7 @@ class Runner:
         with PeakMemory(self.device) as memory:
             self._stage(plan, "compressing")
             model = self.loaded.fresh_copy(self.device)
-            outcome = _apply_steps(model, plan, self.ctx)
+            outcome, step_seconds = _apply_steps(model, plan, self.ctx)
             model = outcome.model
             self._stage(plan, "measuring latency")
             figures = [measure_latency(model, self.prompt_ids, b, s.decode_steps, s.repeats, self.device)
@@ -297,6 +323,7 @@ class Runner:
                     "kind": "cuda max allocated" if self.device == "cuda" else "peak RSS growth"},
             cost=cost, accuracy=acc, seconds=time.perf_counter() - started,
             steps=tuple(st.to_dict() for st in plan.steps), slices=slices, verdict=verdict,
+            step_seconds=step_seconds, extras=outcome.extras,
         )
 
     def _verdict(self, acc: AccuracyResult) -> dict | None:

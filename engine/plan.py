@@ -108,6 +108,11 @@ def validate(plan: Plan) -> Plan:
             known = ", ".join(sorted(STEPS))
             raise PlanError(f"unknown step '{step.name}' in plan '{plan}'; known steps: {known}")
         check_params(step)
+    kinds = [STEPS[s.name].kind for s in plan.steps]
+    for position, kind in enumerate(kinds):
+        if kind == "transform" and "weights" not in kinds[position + 1:]:
+            raise PlanError(f"step '{plan.steps[position]}' prepares a quantization step that must follow it "
+                            f"(e.g. '{plan.steps[position]}+w8a8')")
     weight_steps = [s for s in plan.steps if STEPS[s.name].kind == "weights"]
     if len(weight_steps) > 1:
         raise PlanError(

@@ -75,6 +75,8 @@ class PlanResult:
     steps: tuple = field(default_factory=tuple)
     slices: dict = field(default_factory=dict)
     verdict: dict | None = None
+    step_seconds: dict = field(default_factory=dict)  # what each step cost in time
+    extras: dict = field(default_factory=dict)  # step-specific results (layer sensitivity, calibration)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -25,7 +25,7 @@ class StepSpec:
     name: str
     fn: Callable
     doc: str
-    kind: str  # "baseline" (dtype only) or "weights" (changes weight storage)
+    kind: str  # "baseline" (dtype only), "weights" (changes weight storage), "transform" (prepares a later step)
     params: dict = field(default_factory=dict)
 
 
@@ -37,6 +37,7 @@ class StepOutcome:
     backend: str
     kernel_path: str
     notes: list = field(default_factory=list)
+    extras: dict = field(default_factory=dict)  # e.g. a layer-sensitivity ranking, calibration used
 
 
 STEPS: dict[str, StepSpec] = {}
@@ -67,10 +68,13 @@ def check_params(step: Step) -> None:
             allowed = ", ".join(sorted(spec.params)) or "none"
             raise PlanError(f"step '{step}': unknown parameter '{key}' (allowed: {allowed})")
         param = spec.params[key]
-        if param.type is int and not (isinstance(value, int) and not isinstance(value, bool)):
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if param.type is int and not (isinstance(value, int) and is_number):
             raise PlanError(f"step '{step}': {key} must be a whole number, got '{value}'")
-        if param.type is float and not isinstance(value, (int, float)):
+        if param.type is float and not is_number:
             raise PlanError(f"step '{step}': {key} must be a number, got '{value}'")
+        if param.type is object and not (is_number or value == "auto"):  # a number or 'auto'
+            raise PlanError(f"step '{step}': {key} must be a number or auto, got '{value}'")
         if param.choices and value not in param.choices:
             options = ", ".join(map(str, param.choices))
             raise PlanError(f"step '{step}': {key}={value} is not one of {options}")
@@ -86,7 +90,7 @@ def resolved_params(step: Step) -> dict:
 
 def load_builtin_steps() -> None:
     """Import the method modules so their decorators run."""
-    from engine.methods import baselines, weights  # noqa: F401
+    from engine.methods import baselines, hqq, mixed, smoothquant, weights  # noqa: F401
 
 
 load_builtin_steps()

@@ -48,6 +48,26 @@ CREATE TABLE IF NOT EXISTS prompt_sets (
     size INTEGER NOT NULL,
     content TEXT NOT NULL            -- JSON of the whole set, so a run can be repeated exactly
 );
+CREATE TABLE IF NOT EXISTS jobs (    -- the dashboard's queue (engine/jobs.py)
+    job_id TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    device TEXT NOT NULL,            -- cpu | cuda: one running job per device
+    status TEXT NOT NULL,            -- queued | running | done | failed | cancelled | interrupted
+    spec TEXT NOT NULL,              -- JSON: model, plans, settings, prompts
+    run_id TEXT,                     -- known as soon as the run exists in the store
+    worker TEXT,                     -- host:pid of the worker running it
+    progress TEXT,                   -- JSON: plan states, stage, prompt progress, messages
+    error TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    client_token TEXT UNIQUE,        -- one job per submission, however often it is sent
+    started TEXT,
+    finished TEXT
+);
+CREATE TABLE IF NOT EXISTS workers (
+    device TEXT PRIMARY KEY,
+    worker TEXT NOT NULL,            -- host:pid
+    heartbeat TEXT NOT NULL
+);
 """
 
 

@@ -6,12 +6,12 @@ from engine.methods.layers import SKIP_MODULES, group_misfits, misfit_note
 from engine.registry import StepOutcome
 
 
-def quantize_quanto(model, bits: int, group: int | None, ctx) -> StepOutcome:
+def quantize_quanto(model, bits: int, group: int | None, ctx, optimizer=None, include=None) -> StepOutcome:
     from optimum.quanto import freeze, qint2, qint4, qint8, quantize
     from optimum.quanto.nn import QModuleMixin
 
     qtype = {8: qint8, 4: qint4, 2: qint2}[bits]
-    quantize(model, weights=qtype, exclude=list(SKIP_MODULES))
+    quantize(model, weights=qtype, optimizer=optimizer, include=include, exclude=list(SKIP_MODULES))
     notes = []
     if bits < 8 and group:
         misfits = set(group_misfits(model, group))

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: a router (app.py), short pages (app_pages/), and components."""

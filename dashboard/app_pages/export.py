@@ -1,0 +1,22 @@
+"""Export: a run as JSON (the full record) or CSV (one row per plan)."""
+
+import streamlit as st
+
+from dashboard.components import results_view, services
+from engine.exporting import to_csv, to_json
+
+st.title("Export")
+run_id = results_view.pick_run()
+if run_id is None:
+    st.info("No stored runs to export yet.")
+    st.stop()
+record = services.run_record(run_id)
+st.caption(f"{record['model']['name']} on {record['device']['name']} · {record['status']} · "
+           f"{sum(p.get('status') == 'ok' for p in record['plans'])} of {len(record['plans'])} plans finished")
+left, right = st.columns(2)
+left.download_button("Download JSON (full run record)", to_json(record), file_name=f"compecon-{run_id}.json",
+                     mime="application/json", icon=":material/data_object:", key="export_json")
+right.download_button("Download CSV (one row per plan)", to_csv(record), file_name=f"compecon-{run_id}.csv",
+                      mime="text/csv", icon=":material/table:", key="export_csv")
+st.caption("The JSON carries every figure, the settings and cost assumptions, the verdict rule and the prompt "
+           "set's sha256; CSV cells that a spreadsheet would run as formulas are neutralised.")

@@ -1,0 +1,52 @@
+"""New run: model, plans, prompts and price assumptions in, one queued job out."""
+
+import uuid
+
+import streamlit as st
+
+from dashboard.components import forms, prompt_form, services, settings_form
+
+st.title("New run")
+st.caption("How much smaller, faster and cheaper does the model get under each plan, and what accuracy does it "
+           "cost on your prompts? Everything below starts with working defaults: press Start to try it.")
+
+st.subheader("1. Model")
+left, right = st.columns([3, 1])
+with left:
+    model = forms.model_picker()
+devices = services.devices()
+device = right.selectbox("Run on", devices, index=len(devices) - 1, key="device",
+                         help="Where the worker compresses and measures. cuda is offered when a GPU is present.")
+model.show()
+applicable = not str(model.value or "").startswith("shape:")
+
+st.subheader("2. Plans")
+plans = forms.plan_builder(device)
+if plans.value:
+    st.markdown("Will run, in order: " + " → ".join(f"`{p}`" for p in plans.value))
+plans.show()
+
+st.subheader("3. Prompts")
+prompts = prompt_form.prompt_picker(applicable)
+prompts.show()
+
+st.subheader("4. Cost and verdict")
+settings = settings_form.run_settings(device)
+
+st.divider()
+problems = model.blocking + plans.blocking + prompts.blocking + settings.blocking
+token = st.session_state.setdefault("submit_token", uuid.uuid4().hex)  # one job per submission
+if problems:
+    st.warning("Before the run can start: " + "; ".join(problems))
+if st.button("Start run", type="primary", disabled=bool(problems), key="start_run", icon=":material/play_arrow:"):
+    spec = {"model": model.value, "plans": plans.value, "settings": settings.value,
+            "prompts": prompts.value.to_dict() if prompts.value is not None else None}
+    queue = services.queue()
+    try:
+        job_id = queue.submit(spec, token)
+    except ValueError as error:  # JobError, PlanError, PromptSet problems: said plainly, nothing queued
+        st.error(f"The run was not queued: {error}")
+        st.stop()
+    queue.ensure_worker(device)
+    st.session_state["submit_token"] = uuid.uuid4().hex
+    st.switch_page("app_pages/run.py", query_params={"job": job_id})

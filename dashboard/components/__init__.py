@@ -1,0 +1,1 @@
+"""Logic the pages share: caches and services, forms, progress views, tables and result views."""

@@ -1,0 +1,157 @@
+"""New-run form parts: the model picker and the plan builder (presets plus free composition),
+each returning what it chose and the problems the user must fix before a run can start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard.components import services
+
+PRESET_LABELS = {"INT8 vs INT4": "pm-int8-vs-int4", "All weight-only": "all-weights", "Custom": None}
+SOURCES = {
+    "Embedded SmolLM2-135M-Instruct (default)": "embedded",
+    "Shape only (random weights, any size)": "shape",
+    "Local Hugging Face folder": "folder",
+    "GGUF file": "gguf",
+    "Model in the local Hugging Face cache": "hf",
+}
+DEFAULT_CUSTOM = "int8\nint4:group=32\nint4:group=64"
+
+
+@dataclass
+class Choice:
+    value: object = None
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    todo: list[str] = field(default_factory=list)  # not wrong, just not done yet (e.g. no file uploaded)
+
+    def show(self) -> None:
+        """Problems as errors, missing input as info, implications as captions; user text is never HTML."""
+        for error in self.errors:
+            st.error(error, icon=":material/error:")
+        for todo in self.todo:
+            st.info(todo)
+        for note in self.notes:
+            st.caption(note)
+
+    @property
+    def blocking(self) -> list[str]:
+        return self.errors + self.todo
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _cached_model_problem(model_id: str) -> str | None:
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(model_id, local_files_only=True)
+    except Exception:  # nothing may be downloaded here: only the local cache counts
+        return f"'{model_id}' is not in the local Hugging Face cache (nothing is downloaded)"
+    return None
+
+
+def _path_problem(kind: str, text: str) -> str | None:
+    if not text.strip():
+        return "give a path"
+    path = Path(text.strip()).expanduser()
+    if kind == "gguf":
+        return None if path.is_file() and path.suffix.lower() == ".gguf" else f"no .gguf file at {path}"
+    if not path.is_dir():
+        return f"no folder at {path}"
+    return None if any(path.glob("*.safetensors")) else f"no .safetensors weights in {path}"
+
+
+def model_picker() -> Choice:
+    """The model spec for engine.models.load_model; notes say what the choice implies."""
+    label = st.selectbox("Model", list(SOURCES), key="model_source",
+                         help="Nothing is downloaded: every model comes from this machine.")
+    kind = SOURCES[label]
+    if kind == "embedded":
+        return Choice("smollm2-135m", notes=["SmolLM2-135M-Instruct ships with the tool. Its float weights were "
+                                             "4-bit (Q4_1, groups of 32) once, so int4 with groups of 32 can look "
+                                             "nearly lossless by construction."])
+    if kind == "shape":
+        sizes = services.shapes()
+        shape = st.selectbox("Architecture", list(sizes), key="model_shape",
+                             format_func=lambda s: f"{s} ({sizes[s] / 1e9:.2f} B parameters)")
+        return Choice(f"shape:{shape}", notes=["Random weights: size, speed, memory and cost only. Accuracy is not "
+                                               "applicable, so your prompts are not used."])
+    if kind == "hf":
+        model_id = st.text_input("Model id", key="model_hf", placeholder="HuggingFaceTB/SmolLM2-360M-Instruct")
+        problem = "give a model id" if not model_id.strip() else _cached_model_problem(model_id.strip())
+        return Choice(model_id.strip(), [problem] if problem else [])
+    path = st.text_input("Path on this machine", key=f"model_{kind}",
+                         placeholder="/models/my-model" if kind == "folder" else "/models/my-model.Q4_K_M.gguf")
+    problem = _path_problem(kind, path)
+    notes = ["Safetensors only; remote code is never run."] if kind == "folder" else [
+        "Dequantized to float once and cached; its float weights were low-bit once."]
+    return Choice(str(Path(path.strip()).expanduser()) if not problem else None, [problem] if problem else [], notes)
+
+
+def _add_composed(text: str) -> None:
+    """Callback: append the composed plan to the custom list (widget state may only change here)."""
+    current = st.session_state.get("custom_plans", "").rstrip()
+    st.session_state["custom_plans"] = f"{current}\n{text}" if current else text
+
+
+def _composer() -> None:
+    catalogue = services.steps()
+    baselines = [n for n, s in catalogue.items() if s["kind"] == "baseline"]
+    weights = [n for n, s in catalogue.items() if s["kind"] != "baseline"]
+    cols = st.columns([1, 1, 2])
+    dtype = cols[0].selectbox("Dtype first", ["(none)"] + baselines, key="compose_dtype",
+                              help="Cast the weights before quantizing, e.g. bf16+int4.")
+    name = cols[1].selectbox("Weight step", weights, key="compose_step",
+                             help="\n".join(f"{n}: {catalogue[n]['doc']}" for n in weights))
+    params = catalogue[name]["params"]
+    chosen = {}
+    with cols[2]:
+        st.caption(catalogue[name]["doc"])
+        for key, param in params.items():
+            options = param["choices"] or [param["default"]]
+            chosen[key] = st.selectbox(f"{key}: {param['doc']}", options, index=options.index(param["default"]),
+                                       key=f"compose_{name}_{key}")
+    step = name + (":" + ",".join(f"{k}={v}" for k, v in chosen.items() if v != params[k]["default"])
+                   if any(v != params[k]["default"] for k, v in chosen.items()) else "")
+    text = step if dtype == "(none)" else f"{dtype}+{step}"
+    st.button(f"Add {text} to the plans", key="compose_add", on_click=_add_composed, args=(text,))
+
+
+def plan_builder(device: str) -> Choice:
+    """The plans to run (baseline first); every line is validated by engine.plan.parse as it is typed."""
+    from engine.pipeline import RunError, plans_for
+    from engine.plan import PlanError, parse
+
+    label = st.radio("Plans", list(PRESET_LABELS), horizontal=True, key="plan_preset",
+                     help="Presets for a quick comparison; Custom to compose your own steps.")
+    preset = PRESET_LABELS[label]
+    errors: list[str] = []
+    if preset:
+        texts = services.presets()[preset]
+    else:
+        if "custom_plans" not in st.session_state:
+            st.session_state["custom_plans"] = DEFAULT_CUSTOM
+        raw = st.text_area("One plan per line: steps joined by +, parameters after a colon", key="custom_plans",
+                           height=120, help="Examples: int8, int8:backend=bnb, int4:group=32, bf16+int4, nf4. "
+                                            "A first line that only sets a dtype (fp32, bf16) is the baseline.")
+        texts = [line.strip() for line in raw.splitlines() if line.strip()]
+        for number, text in enumerate(texts, 1):
+            try:
+                parse(text)
+            except PlanError as error:
+                errors.append(f"Plan on line {number} ('{text}'): {error}")
+        with st.expander("Compose a plan from steps"):
+            _composer()
+    if errors:
+        return Choice(None, errors)
+    try:
+        plans = plans_for(texts, None, device)
+    except (PlanError, RunError) as error:
+        return Choice(None, [str(error)])
+    notes = []
+    if str(plans[0]) not in texts:
+        notes.append(f"Baseline {plans[0]} is added first on the {device}; every delta is measured against it.")
+    return Choice([str(p) for p in plans], notes=notes)

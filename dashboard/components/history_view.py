@@ -1,0 +1,94 @@
+"""History: every stored run in a filterable table; open one, compare several, delete with care."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.components import services
+from engine import charts
+from engine.chart_style import METRICS
+from engine.jobs import ACTIVE
+
+COMPARE_METRICS = ("usd_per_1k_queries", "tpot_ms", "ttft_ms", "weight_bytes", "task_accuracy", "top1_agreement",
+                   "ppl_delta_pct", "kl_divergence")
+
+
+def filtered(rows: list[dict]) -> list[dict]:
+    """The runs matching the filters above the table (model, status, free text)."""
+    a, b, c = st.columns([2, 2, 3])
+    models = a.multiselect("Model", sorted({r["model"] for r in rows}), key="history_models")
+    statuses = b.multiselect("Status", sorted({r["status"] for r in rows}), key="history_statuses")
+    text = c.text_input("Search run id, model or plan", key="history_text").strip().lower()
+    keep = []
+    for r in rows:
+        haystack = " ".join([r["run_id"], r["model"], *r["plans"]]).lower()
+        if (not models or r["model"] in models) and (not statuses or r["status"] in statuses) \
+                and (not text or text in haystack):
+            keep.append(r)
+    return keep
+
+
+def table(rows: list[dict]) -> None:
+    frame = pd.DataFrame([{"run": r["run_id"], "created (UTC)": r["created"][:19].replace("T", " "),
+                           "status": r["status"], "model": r["model"],
+                           "plans": f"{r['finished_plans']}/{len(r['plans'])}: " + ", ".join(r["plans"])}
+                          for r in rows])
+    st.dataframe(frame, hide_index=True, height=min(38 + 35 * len(frame), 420))
+
+
+def compare(records: list[dict]) -> None:
+    """Side by side: one row per run and plan, and one metric as grouped bars."""
+    rows = []
+    for r in records:
+        for p in charts.ok_plans(r):
+            rows.append({"run": r["run_id"], "model": r["model"]["name"], "device": r["device"]["name"],
+                         "plan": p["plan"], **{METRICS[m].title: METRICS[m].value(p) for m in COMPARE_METRICS},
+                         "verdict": {True: "within", False: "outside"}.get((p.get("verdict") or {}).get("within"),
+                                                                            "n/a")})
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    metric = st.selectbox("Compare", COMPARE_METRICS, format_func=lambda m: METRICS[m].title, key="compare_metric")
+    st.plotly_chart(charts.compare_runs(records, metric), theme=None, key="chart_compare",
+                    config={"displaylogo": False})
+    costs = {r["run_id"]: r["settings"].get("cost") for r in records}
+    st.caption("Cost assumptions per run: " + "; ".join(
+        f"{rid}: {c['hardware']} at ${c['price_per_hour']:g}/h, {c['output_tokens']} output tokens, batch "
+        f"{c['batch_size']}, {c['utilisation']:.0%} utilisation" for rid, c in costs.items() if c))
+
+
+def _ask(run_ids: list[str]) -> None:
+    st.session_state["confirm_delete"] = run_ids
+
+
+def _cancel_delete() -> None:
+    st.session_state.pop("confirm_delete", None)
+
+
+def _delete(run_ids: list[str]) -> None:
+    """Callback: runs before the next script run, so the selection widget may still be changed."""
+    for run_id in run_ids:
+        services.store().delete_run(run_id)
+    st.session_state["history_pick"] = [r for r in st.session_state.get("history_pick", []) if r not in run_ids]
+    st.session_state.pop("confirm_delete", None)
+    st.session_state["deleted"] = run_ids
+
+
+def delete(run_ids: list[str], active_runs: set[str]) -> None:
+    """Two steps: ask, then confirm; a run that a job is still writing is refused."""
+    busy = [r for r in run_ids if r in active_runs]
+    if busy:
+        st.warning(f"Run {', '.join(busy)} is still running: cancel it on the Run page before deleting it.")
+        return
+    if st.session_state.get("confirm_delete") != run_ids:
+        st.button(f"Delete {len(run_ids)} run{'s' if len(run_ids) > 1 else ''}…", key="delete_ask",
+                  icon=":material/delete:", on_click=_ask, args=(run_ids,))
+        return
+    st.error(f"Delete {', '.join(run_ids)} with all their results and per-prompt records? This cannot be undone. "
+             "Other runs are not touched.")
+    a, b = st.columns([1, 5])
+    a.button("Yes, delete", type="primary", key="delete_yes", on_click=_delete, args=(run_ids,))
+    b.button("Keep", key="delete_no", on_click=_cancel_delete)
+
+
+def active_runs() -> set[str]:
+    return {j["run_id"] for j in services.queue().list_jobs(ACTIVE) if j["status"] in ACTIVE and j["run_id"]}

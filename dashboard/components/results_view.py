@@ -1,0 +1,100 @@
+"""The Results page's sections: the verdict sentence, the charts, the table, slices, and the
+"why is it slower?" notes. Figures come from engine.charts, so reports draw the same ones."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.components import services, tables
+from engine import charts
+from engine.explain import slower_than_baseline
+
+PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+
+
+def plot(fig, key: str) -> None:
+    st.plotly_chart(fig, theme=None, config=PLOTLY_CONFIG, key=key)
+
+
+def pick_run() -> str | None:
+    """?run=ID, else a choice among stored runs (newest first)."""
+    rows = services.runs()
+    wanted = st.query_params.get("run")
+    ids = [r["run_id"] for r in rows]
+    if wanted and wanted not in ids:
+        matches = [i for i in ids if i.startswith(wanted)]
+        wanted = matches[0] if len(matches) == 1 else None
+        if wanted is None:
+            st.error(f"No stored run matches '{st.query_params.get('run')}'.")
+    if not rows:
+        return None
+    labels = {r["run_id"]: services.run_label(r) for r in rows}
+    run_id = st.selectbox("Run", ids, index=ids.index(wanted) if wanted else 0, format_func=labels.get,
+                          key=f"results_run_{wanted or ''}")
+    st.query_params["run"] = run_id
+    return run_id
+
+
+def headline(record: dict) -> None:
+    """The verdict and recommendation in one sentence a PM can repeat."""
+    done = sum(p.get("status") == "ok" for p in record["plans"])
+    if record["status"] != "done":
+        st.warning(f"This run is {record['status']}: {done} of {len(record['plans'])} plans finished. "
+                   "No recommendation until every plan has run; the figures below are those finished.")
+    recommendation = record.get("recommendation") or {}
+    if recommendation.get("reason"):
+        box = st.success if recommendation.get("plan") else st.info
+        box(recommendation["reason"], icon=":material/recommend:")
+    rule = ((record.get("settings") or {}).get("verdict") or {}).get("rule")
+    prompts = (record.get("settings") or {}).get("prompts") or {}
+    facts = [f"{record['model']['name']} on {record['device']['name']}"]
+    if rule:
+        facts.append(f"verdict: {rule}")
+    if prompts:
+        facts.append(f"{prompts.get('evaluation', '?')} prompts evaluated from '{prompts.get('name')}'")
+    st.caption(" · ".join(facts))
+    for note in record["model"].get("notes") or []:
+        st.caption(f"Note: {note}")
+
+
+def chart_grid(record: dict) -> None:
+    assumptions = tables.cost_assumptions(record)
+    left, right = st.columns(2)
+    with left:
+        plot(charts.size_chart(record), "chart_size")
+    with right:
+        plot(charts.cost_chart(record), "chart_cost")
+        st.caption(assumptions)
+    left, right = st.columns(2)
+    with left:
+        plot(charts.latency_chart(record), "chart_latency")
+    with right:
+        plot(charts.accuracy_chart(record), "chart_accuracy")
+    left, right = st.columns(2)
+    with left:
+        plot(charts.cost_accuracy_scatter(record), "chart_scatter")
+        st.caption("Pareto front: plans nothing else beats on both cost and accuracy. " + assumptions)
+    with right:
+        plot(charts.slice_heatmap(record), "chart_slices")
+        st.caption("Slices: prompts with numbers, with rare words, and each category in your file.")
+    throughput = charts.throughput_chart(record)
+    if throughput is not None:
+        plot(throughput, "chart_throughput")
+
+
+def comparison(record: dict) -> None:
+    st.dataframe(tables.styled(tables.comparison_frame(record)), hide_index=True)
+    st.caption("Δ columns compare each plan with the baseline (first row); green: within the tolerance, red: "
+               "outside it. " + tables.cost_assumptions(record))
+    failed = [p for p in record["plans"] if p.get("status") == "failed"]
+    for plan in failed:
+        st.error(f"{plan['plan']} failed: {plan.get('error')}")
+    for plan in record["plans"]:
+        for note in plan.get("notes") or []:
+            st.caption(f"{plan['plan']}: {note}")
+
+
+def slowness(record: dict) -> None:
+    for plan, text in slower_than_baseline(record):
+        with st.expander(f"Why is {plan} slower than the baseline here?", expanded=False):
+            st.write(text)

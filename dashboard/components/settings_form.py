@@ -1,0 +1,87 @@
+"""The new-run form's measurement, cost and verdict inputs. Every cost input is explicit and
+editable, and starts from the project's price table (sample_data/prices.csv)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.components import services
+from dashboard.components.forms import Choice
+
+PRIMARY = {
+    "auto": "Automatic: task accuracy when prompts have answers, else top-1 agreement",
+    "task_accuracy": "Task accuracy (prompts with a reference answer)",
+    "top1_agreement": "Top-1 agreement with the baseline's next token",
+    "generation_agreement": "Same greedy generation as the baseline",
+    "perplexity": "Perplexity (relative increase)",
+    "kl_divergence": "KL divergence from the baseline (tolerance in nats)",
+}
+# Lighter than the CLI's defaults so a first run on a 2-core CPU takes minutes; raise them for publication.
+EFFORT = {"decode_steps": 8, "repeats": 2, "max_new_tokens": 16, "eval_tokens": 1024, "eval_batch": 16}
+
+
+def _hardware(device: str) -> tuple[str, float]:
+    prices = services.prices()
+    kind = "gpu" if device == "cuda" else "cpu"
+    names = [n for n, row in prices.items() if row["kind"] == kind] or list(prices)
+    hardware = st.selectbox("Priced as", names, key=f"hardware_{kind}",
+                            help="The machine you would pay for in production (rows of sample_data/prices.csv).")
+    row = prices[hardware]
+    price = st.number_input("Price (USD per hour)", min_value=0.0, value=float(row["usd_per_hour"]), step=0.01,
+                            format="%.3f", key=f"price_{hardware}",
+                            help="Edit it to your own contract price; it is stored with the run.")
+    st.caption(f"{hardware}: {row['memory_gb']:g} GB, {row['bandwidth_gb_s']:g} GB/s. Source: {row['source']} "
+               f"({row['date']}).")
+    return hardware, price
+
+
+def run_settings(device: str) -> Choice:
+    """RunSettings fields as a plain dict (JSON-able, for the job spec)."""
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Hardware and price**")
+        hardware, price = _hardware(device)
+        utilisation = st.slider("Utilisation (share of paid time spent serving)", 0.05, 1.0, 0.6, 0.05,
+                                key="utilisation")
+    with right:
+        st.markdown("**Queries**")
+        a, b = st.columns(2)
+        prompt_tokens = a.number_input("Prompt tokens per query", 8, 8192, 128, 8, key="prompt_tokens",
+                                       help="Prefill length for time to first token, and the cost of a query.")
+        output_tokens = b.number_input("Output tokens per query", 1, 8192, 128, 8, key="output_tokens")
+        cost_batch = a.number_input("Batch size (queries served together)", 1, 256, 1, 1, key="cost_batch",
+                                    help="Cost per query is measured at this batch size.")
+        extra = b.multiselect("Also measure batch sizes", [1, 2, 4, 8, 16, 32, 64], key="batch_sizes",
+                              help="Adds a throughput-vs-batch chart; each batch size adds measuring time.")
+    batch_sizes = sorted({int(cost_batch), *map(int, extra)})
+    st.markdown("**Verdict**")
+    a, b, c = st.columns([2, 1, 1])
+    primary = a.selectbox("Primary metric", list(PRIMARY), format_func=PRIMARY.get, key="primary")
+    tolerance = b.number_input("Tolerance (%)" if primary != "kl_divergence" else "Tolerance (nats)", 0.0, 100.0,
+                               1.0, 0.5, key="tolerance", help="A plan is 'within' when its primary metric is at "
+                                                                "most this much worse than the baseline's.")
+    calibration = c.number_input("Calibration share", 0.0, 0.9, 0.0, 0.05, key="calibration_share",
+                                 help="Share of the prompts held out for methods that calibrate; never scored.")
+    with st.expander("Measurement effort"):
+        st.caption("Lighter than the command line's defaults so a first run takes minutes on a CPU. Latency is the "
+                   "median of repeats x decode steps after a warm-up.")
+        cols = st.columns(5)
+        effort = {
+            "decode_steps": cols[0].number_input("Decode steps timed", 1, 256, EFFORT["decode_steps"],
+                                                 key="decode_steps"),
+            "repeats": cols[1].number_input("Repeats", 1, 20, EFFORT["repeats"], key="repeats"),
+            "max_new_tokens": cols[2].number_input("Tokens generated per prompt", 1, 256, EFFORT["max_new_tokens"],
+                                                   key="max_new_tokens"),
+            "eval_tokens": cols[3].number_input("Evaluation-text tokens", 32, 65536, EFFORT["eval_tokens"], 32,
+                                                key="eval_tokens", help="For perplexity and KL when prompts "
+                                                                        "have no reference answers."),
+            "eval_batch": cols[4].number_input("Prompts per batch", 1, 256, EFFORT["eval_batch"], key="eval_batch"),
+        }
+    settings = {
+        "device": device, "prompt_tokens": int(prompt_tokens), "output_tokens": int(output_tokens),
+        "batch_sizes": batch_sizes, "cost_batch": int(cost_batch), "hardware": hardware, "price_per_hour": price,
+        "utilisation": float(utilisation), "primary": None if primary == "auto" else primary,
+        "tolerance_pct": float(tolerance), "calibration_share": float(calibration), "keep_artifacts": True,
+        **{k: int(v) for k, v in effort.items()},
+    }
+    return Choice(settings)

@@ -1,0 +1,241 @@
+"""Plotly figures of a run record (pure plotly, no streamlit): the dashboard and the reports draw
+the same charts. Every figure colours a plan the same way and puts units in its axis titles."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from engine import chart_style as style
+from engine.chart_style import METRICS, TEMPLATE, Metric, empty_figure, fmt
+
+SHARE_METRICS = ("task_accuracy", "top1_agreement", "generation_agreement")
+
+
+def ok_plans(record: dict) -> list[dict]:
+    return [p for p in record["plans"] if p.get("status") == "ok"]
+
+
+def _colours(record: dict) -> dict[str, str]:
+    return style.plan_colours([p["plan"] for p in record["plans"]])
+
+
+def _hover(plan: dict) -> str:
+    size, lat, cost = plan["size"], plan["latency"], plan["cost"]
+    return (f"<b>{plan['plan']}</b> ({plan.get('backend') or '-'})<br>"
+            f"weights {size['weight_bytes'] / 1e6:,.1f} MB, {size['compression_ratio']:.2f}× smaller, "
+            f"{size['bits_per_weight']:.2f} bits/weight<br>"
+            f"ttft {lat['ttft_ms']:,.1f} ms, tpot {lat['tpot_ms']:,.1f} ms at batch {lat['batch_size']}<br>"
+            f"${cost['usd_per_1k_queries']:,.4f} per 1,000 queries<br>kernel: {plan.get('kernel_path') or '-'}")
+
+
+def metric_bars(record: dict, metric_key: str, title: str | None = None, height: int = 340) -> go.Figure:
+    """One bar per finished plan for one metric, labelled with its value."""
+    metric = METRICS[metric_key]
+    plans = ok_plans(record)
+    values = [metric.value(p) for p in plans]
+    if not plans or all(v is None for v in values):
+        return empty_figure(f"{metric.label}: no finished plan has it yet", height)
+    colours = _colours(record)
+    fig = go.Figure(go.Bar(
+        x=[p["plan"] for p in plans], y=values, marker_color=[colours[p["plan"]] for p in plans],
+        text=[fmt(metric, v) for v in values], textposition="outside", cliponaxis=False,
+        hovertext=[_hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>",
+    ))
+    fig.update_layout(template=TEMPLATE, title=title or metric.label, height=height, showlegend=False,
+                      yaxis=dict(title=metric.title, **style.value_axis(values, metric)), xaxis=dict(title="plan"))
+    return fig
+
+
+def size_chart(record: dict) -> go.Figure:
+    return metric_bars(record, "weight_bytes", "Size: weights held in memory")
+
+
+def cost_chart(record: dict) -> go.Figure:
+    return metric_bars(record, "usd_per_1k_queries", "Cost per 1,000 queries")
+
+
+def latency_chart(record: dict, height: int = 340) -> go.Figure:
+    """ttft and tpot side by side (different scales), one colour per plan."""
+    plans = ok_plans(record)
+    if not plans:
+        return empty_figure("Latency: no finished plan yet", height)
+    colours = _colours(record)
+    batch = plans[0]["latency"]["batch_size"]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
+                        subplot_titles=(f"Time to first token, batch {batch}", f"Time per output token, batch {batch}"))
+    for col, key in ((1, "ttft_ms"), (2, "tpot_ms")):
+        metric = METRICS[key]
+        values = [metric.value(p) for p in plans]
+        fig.add_trace(go.Bar(
+            x=[p["plan"] for p in plans], y=values, marker_color=[colours[p["plan"]] for p in plans],
+            text=[fmt(metric, v) for v in values], textposition="outside", cliponaxis=False,
+            hovertext=[_hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
+        ), row=1, col=col)
+        fig.update_yaxes(title_text="ms", row=1, col=col, **style.value_axis(values, metric))
+    fig.update_layout(template=TEMPLATE, height=height)
+    fig.update_annotations(font_size=14)
+    return fig
+
+
+def accuracy_metric(record: dict) -> Metric:
+    """Task-accuracy change where answers were scored, else the perplexity change."""
+    has_task = any(p["accuracy"].get("accuracy_delta_pts") is not None for p in ok_plans(record))
+    return METRICS["accuracy_delta_pts" if has_task else "ppl_delta_pct"]
+
+
+def accuracy_chart(record: dict, height: int = 340) -> go.Figure:
+    plans = [p for p in ok_plans(record) if p["accuracy"].get("applicable", True)]
+    if not plans:
+        return empty_figure("Accuracy is not applicable (random-weight shape) or no plan finished yet", height)
+    metric = accuracy_metric(record)
+    colours = _colours(record)
+    values, labels = [], []
+    for p in plans:
+        diverged = metric.key == "ppl_delta_pct" and p["accuracy"].get("diverged")
+        values.append(None if diverged else metric.value(p))
+        labels.append("diverged" if diverged else fmt(metric, metric.value(p)))
+    fig = go.Figure(go.Bar(
+        x=[p["plan"] for p in plans], y=[v or 0 for v in values], marker_color=[colours[p["plan"]] for p in plans],
+        text=labels, textposition="outside", cliponaxis=False,
+        hovertext=[_hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>",
+    ))
+    fig.add_hline(y=0, line_color="#94a3b8")
+    better = "higher is better" if metric.higher_is_better else "lower is better"
+    fig.update_layout(template=TEMPLATE, height=height, showlegend=False,
+                      title=f"{metric.label} vs baseline ({better})", yaxis=dict(title=metric.title),
+                      xaxis=dict(title="plan"))
+    return fig
+
+
+def primary_metric(record: dict) -> Metric:
+    name = ((record.get("settings") or {}).get("verdict") or {}).get("metric") or "top1_agreement"
+    return METRICS.get(name, METRICS["top1_agreement"])
+
+
+def pareto_front(points: list[tuple[str, float, float]], higher_is_better: bool = True) -> list[str]:
+    """Names of the non-dominated points (cost, accuracy): nothing else is cheaper and at least as accurate."""
+    def better_or_equal(a, b):
+        return a >= b if higher_is_better else a <= b
+
+    front = []
+    for name, cost, acc in points:
+        dominated = any(c <= cost and better_or_equal(a, acc) and (c < cost or a != acc)
+                        for other, c, a in points if other != name)
+        if not dominated:
+            front.append(name)
+    return front
+
+
+def cost_accuracy_scatter(record: dict, height: int = 420) -> go.Figure:
+    """Each plan at (cost, primary metric); the Pareto front joins the plans nothing beats on both."""
+    metric = primary_metric(record)
+    plans = [p for p in ok_plans(record) if p["accuracy"].get("applicable", True) and metric.value(p) is not None]
+    if not plans:
+        return empty_figure("Cost vs accuracy: accuracy is not available for these plans", height)
+    colours = _colours(record)
+    points = [(p["plan"], p["cost"]["usd_per_1k_queries"], metric.value(p)) for p in plans]
+    front = pareto_front(points, metric.higher_is_better is not False)
+    fig = go.Figure()
+    line = sorted((pt for pt in points if pt[0] in front), key=lambda pt: pt[1])
+    fig.add_trace(go.Scatter(x=[pt[1] for pt in line], y=[pt[2] for pt in line], mode="lines", name="Pareto front",
+                             line=dict(color="#94a3b8", dash="dash", width=2), hoverinfo="skip"))
+    for p, (name, cost, acc) in zip(plans, points):
+        on_front = name in front
+        fig.add_trace(go.Scatter(
+            x=[cost], y=[acc], mode="markers+text", name=name, text=[name], textposition="top center",
+            marker=dict(size=16, color=colours[name] if on_front else "white", line=dict(color=colours[name], width=3),
+                        symbol="circle"),
+            hovertext=[_hover(p) + f"<br>{metric.label}: {fmt(metric, acc)}"
+                       + ("<br><i>on the Pareto front</i>" if on_front else "<br><i>dominated</i>")],
+            hovertemplate="%{hovertext}<extra></extra>",
+        ))
+    limit = (plans[0].get("verdict") or {}).get("limit")
+    if limit is not None and metric.key != "kl_divergence":
+        fig.add_hline(y=limit * metric.scale, line=dict(color=style.OUTSIDE, dash="dot", width=1),
+                      annotation_text="tolerance limit", annotation_position="bottom right")
+    fig.update_layout(template=TEMPLATE, height=height, title="Cost vs accuracy (filled: Pareto front)",
+                      xaxis=dict(title="Cost per 1,000 queries (USD)",
+                                 **style.value_axis([pt[1] for pt in points], METRICS["usd_per_1k_queries"])),
+                      yaxis=dict(title=metric.title), showlegend=False)
+    return fig
+
+
+def slice_delta(plan_slice: dict, base_slice: dict, metric: Metric):
+    """The primary metric's change on one slice, in the unit the heatmap shows."""
+    if metric.key == "task_accuracy":
+        return plan_slice.get("accuracy_delta_pts")
+    if metric.key == "perplexity":
+        return plan_slice.get("ppl_delta_pct")
+    value, base = plan_slice.get(metric.key), base_slice.get(metric.key)
+    if value is None or base is None:
+        return None
+    return (value - base) * (100 if metric.key in SHARE_METRICS else 1)
+
+
+def slice_heatmap(record: dict, height: int | None = None) -> go.Figure:
+    """Rows: slices (numbers, rare words, categories); columns: compressed plans; cells: change vs baseline."""
+    plans = ok_plans(record)
+    metric = primary_metric(record)
+    if len(plans) < 2 or not plans[0].get("slices"):
+        return empty_figure("Slices: needs the baseline and a compressed plan evaluated on your prompts", 260)
+    base = plans[0]["slices"]
+    names = list(base)
+    z = [[slice_delta((p.get("slices") or {}).get(s, {}), base[s], metric) for p in plans[1:]] for s in names]
+    unit = {"task_accuracy": "pts", "perplexity": "%", "kl_divergence": "nats"}.get(metric.key, "pts")
+    scale = "RdBu" if metric.higher_is_better is not False else "RdBu_r"
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[p["plan"] for p in plans[1:]], y=[f"{s} ({base[s].get('prompts', '?')})" for s in names],
+        colorscale=scale, zmid=0, text=[[("n/a" if v is None else f"{v:+.2f}") for v in row] for row in z],
+        texttemplate="%{text}", colorbar=dict(title=unit),
+        hovertemplate="slice %{y}<br>plan %{x}<br>change %{text} " + unit + "<extra></extra>",
+    ))
+    fig.update_layout(template=TEMPLATE, height=height or max(260, 60 + 34 * len(names)),
+                      title=f"Change per slice vs baseline ({unit})",
+                      xaxis=dict(title="plan", side="bottom"),
+                      yaxis=dict(title="slice (prompts)", autorange="reversed"))
+    return fig
+
+
+def throughput_chart(record: dict, height: int = 340) -> go.Figure | None:
+    """Tokens per second against batch size; None when only one batch size was measured."""
+    plans = [p for p in ok_plans(record) if len(p["latency"].get("by_batch") or []) > 1]
+    if not plans:
+        return None
+    colours = _colours(record)
+    fig = go.Figure()
+    for p in plans:
+        rows = p["latency"]["by_batch"]
+        fig.add_trace(go.Scatter(x=[r["batch_size"] for r in rows], y=[r["tokens_per_s"] for r in rows],
+                                 mode="lines+markers", name=p["plan"], line=dict(color=colours[p["plan"]], width=3),
+                                 hovertemplate=p["plan"] + "<br>batch %{x}: %{y:,.1f} tokens/s<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, height=height, title="Throughput vs batch size",
+                      xaxis=dict(title="batch size (queries decoded together)", type="log", dtick=0.30103),
+                      yaxis=dict(title="Throughput (tokens/s)"))
+    return fig
+
+
+def verdict_colour(plan: dict) -> str | None:
+    within = (plan.get("verdict") or {}).get("within")
+    return None if within is None else (style.WITHIN if within else style.OUTSIDE)
+
+
+def compare_runs(records: list[dict], metric_key: str, height: int = 380) -> go.Figure:
+    """One bar group per plan, one colour per run: the same metric across runs."""
+    metric = METRICS[metric_key]
+    colours = style.run_colours([r["run_id"] for r in records])
+    fig = go.Figure()
+    values = []
+    for r in records:
+        plans = ok_plans(r)
+        ys = [metric.value(p) for p in plans]
+        values += ys
+        fig.add_trace(go.Bar(x=[p["plan"] for p in plans], y=ys, name=f"{r['run_id'][:8]} · {r['model']['name']}",
+                             marker_color=colours[r["run_id"]], text=[fmt(metric, v) for v in ys],
+                             textposition="outside", cliponaxis=False,
+                             hovertemplate=f"run {r['run_id']}<br>%{{x}}: %{{text}}<extra></extra>"))
+    if all(v is None for v in values):
+        return empty_figure(f"{metric.label}: not available in these runs", height)
+    fig.update_layout(template=TEMPLATE, height=height, barmode="group", title=f"{metric.label} by run",
+                      yaxis=dict(title=metric.title, **style.value_axis(values, metric)), xaxis=dict(title="plan"))
+    return fig

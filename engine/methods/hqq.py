@@ -1,0 +1,34 @@
+"""Error-minimising low-bit weights: HQQ through optimum-quanto's HqqOptimizer.
+
+Badri & Shaji, "Half-Quadratic Quantization of Large Machine Learning Models" (2023): the
+zero-point (and scale) of each group are optimised to minimise an lp-norm (p<1) of the
+weight error with a half-quadratic solver, so outlier weights no longer set the grid.
+Needs no calibration data, which makes it the error-minimising method that runs on a CPU
+here in seconds (GPTQ and AWQ need calibrated Hessians/activations and a GPU to be quick).
+"""
+
+from __future__ import annotations
+
+from engine.methods.backend_quanto import quantize_quanto
+from engine.registry import Param, StepOutcome, resolved_params, step
+
+
+def _hqq(model, bits: int, plan_step, ctx) -> StepOutcome:
+    from optimum.quanto.tensor.optimizers import HqqOptimizer
+
+    group = resolved_params(plan_step)["group"]
+    outcome = quantize_quanto(model, bits, group, ctx, optimizer=HqqOptimizer())
+    outcome.kernel_path = outcome.kernel_path.replace("grouped", "grouped, HQQ-optimised")
+    return outcome
+
+
+@step("hqq4", "4-bit weights with HQQ-optimised scales and zero-points (quanto); no calibration data.",
+      params={"group": Param(int, 64, (16, 32, 64, 128, 256), "weights per scale group")})
+def hqq4(model, plan_step, ctx) -> StepOutcome:
+    return _hqq(model, 4, plan_step, ctx)
+
+
+@step("hqq2", "2-bit weights with HQQ-optimised scales and zero-points (quanto); no calibration data.",
+      params={"group": Param(int, 32, (16, 32, 64, 128, 256), "weights per scale group")})
+def hqq2(model, plan_step, ctx) -> StepOutcome:
+    return _hqq(model, 2, plan_step, ctx)

@@ -1,0 +1,46 @@
+"""Mixed precision driven by measured layer sensitivity: the most sensitive decoder blocks
+stay at 8 bits, the rest go to `bits`, chosen by count (`keep=`) or to meet a budget in
+bits per linear weight (`budget_bpw=`, counting packed values, scales and shifts)."""
+
+from __future__ import annotations
+
+import torch
+
+from engine.registry import Param, StepOutcome, resolved_params, step
+from engine.sensitivity import block_sensitivity, choose_kept_blocks, quantize_blocks
+
+
+@step("mixed", "Keep the most KL-sensitive blocks at int8, the rest at int4/int2 (quanto); keep=N or budget_bpw=X.",
+      params={
+          "bits": Param(int, 4, (4, 2), "bits of the other blocks"),
+          "group": Param(int, 64, (16, 32, 64, 128, 256), "weights per scale group"),
+          "keep": Param(int, None, (), "blocks kept at 8 bits"),
+          "budget_bpw": Param(float, None, (), "bits per linear weight to stay within"),
+          "method": Param(str, "plain", ("plain", "hqq"), "rounding of the low-bit blocks"),
+          "calib": Param(str, "auto", ("auto", "prompts", "texts", "both"), "calibration data"),
+      })
+def mixed(model, plan_step, ctx) -> StepOutcome:
+    from optimum.quanto import freeze
+    from optimum.quanto.tensor.optimizers import HqqOptimizer
+
+    p = resolved_params(plan_step)
+    if (p["keep"] is None) == (p["budget_bpw"] is None):
+        raise ValueError("mixed needs exactly one of keep=N or budget_bpw=X")
+    calibration = ctx.calibrate(p["calib"])
+    rows = calibration.rows[:8]
+    key = f"{ctx.model_name}-{p['bits']}b-g{p['group']}-{calibration.describe()['sha256']}-{len(rows)}"
+    ranking = block_sensitivity(model, rows, ctx.device, p["bits"], p["group"], key.replace("/", "_"))
+    layers = model.model.layers
+    out_features = {i: sum(m.out_features for m in layers[i].modules() if isinstance(m, torch.nn.Linear))
+                    for i in range(len(layers))}
+    kept = choose_kept_blocks(ranking, out_features, p["bits"], p["group"], p["keep"], p["budget_bpw"])
+    rest = [i for i in range(len(layers)) if i not in kept]
+    quantize_blocks(model, [f"model.layers.{i}.*" for i in kept], 8, p["group"])
+    optimizer = HqqOptimizer() if p["method"] == "hqq" else None
+    quantize_blocks(model, [f"model.layers.{i}.*" for i in rest], p["bits"], p["group"], optimizer)
+    freeze(model)
+    notes = [f"blocks kept at int8 (most sensitive first by KL): {kept or 'none'}",
+             f"sensitivity measured on {calibration.describe()}"]
+    return StepOutcome(model, backend="optimum-quanto",
+                       kernel_path=f"quanto int8 + int{p['bits']} grouped mix on {ctx.device}", notes=notes,
+                       extras={"sensitivity": ranking, "kept_blocks": kept, "calibration": calibration.describe()})
