@@ -65,3 +65,23 @@ def build_calibration(tokenizer, source: str, prompt_items=(), length: int = 128
     if source in ("texts", "both"):
         lists += [tokenizer(text, add_special_tokens=False).input_ids + eos for text in load_calibration_texts()]
     return Calibration(source, _pack(lists, length, max_rows))
+
+
+def calibration_variants(plans: list) -> list:
+    """The calibration check: every calibrated plan twice, once on generic texts and once on the
+    user's prompts, so the held-out prompts show whether the user's own data helps."""
+    from engine.plan import Plan, Step
+    from engine.registry import STEPS
+
+    out = []
+    for plan in plans:
+        if not any("calib" in STEPS[s.name].params for s in plan.steps):
+            out.append(plan)
+            continue
+        for source in ("texts", "prompts"):
+            steps = tuple(
+                Step(s.name, tuple(sorted({**dict(s.params), "calib": source}.items())))
+                if "calib" in STEPS[s.name].params else s
+                for s in plan.steps)
+            out.append(Plan(steps))
+    return out

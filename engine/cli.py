@@ -62,8 +62,11 @@ def run(
     tolerance: float = typer.Option(1.0, help="allowed relative loss on the primary metric, in percent"),
     limit: int | None = typer.Option(None, help="evaluate only the first N prompts (quick looks)"),
     max_new_tokens: int = typer.Option(16, help="greedy tokens generated per prompt"),
+    calibration: str = typer.Option("auto", help="calibration data for calibrated steps: auto, prompts, texts, both"),
+    calibration_check: bool = typer.Option(False, help="run each calibrated plan on generic texts and on your prompts"),
 ):
     """Compress the model under each plan, measure it, and store the run."""
+    from engine.calibration import calibration_variants
     from engine.evaluation.prompts import PromptFileError, load_prompts
     from engine.evaluation.verdict import Tolerance
     from engine.models import ModelError
@@ -76,6 +79,10 @@ def run(
     try:
         plans = plans_for(plan, preset, resolve_device(device))
         prompt_set = load_prompts(prompts) if prompts else None
+        if calibration_check:
+            if prompt_set is None or calibration_share <= 0:
+                raise ValueError("--calibration-check needs --prompts and a --calibration-share above 0")
+            plans = calibration_variants(plans)
         if primary:
             Tolerance(primary, tolerance)  # refuse a bad metric before anything runs
         settings = RunSettings(
@@ -83,7 +90,7 @@ def run(
             hardware=hardware, price_per_hour=price_per_hour, utilisation=utilisation,
             decode_steps=decode_steps, repeats=repeats, eval_tokens=eval_tokens, primary=primary,
             tolerance_pct=tolerance, calibration_share=calibration_share, limit=limit,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=max_new_tokens, calibration=calibration,
         )
         with ConsoleProgress() as progress:
             record = run_plans(model, plans, settings, progress=progress, prompts=prompt_set)

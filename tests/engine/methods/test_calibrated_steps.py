@@ -86,3 +86,33 @@ def test_mixed_meets_its_budget_by_an_independent_count(tiny_model):
     assert counted <= 7.5 + 0.05  # scalar input/output scales of quanto modules are the 0.05 slack
     assert outcome.extras["kept_blocks"]  # int4 g32 is 6 bpw: 7.5 leaves room for one int8 block
     assert linear_bits(1000, 10, 4, 32) == 1000 * 4 + 1000 / 32 * 64  # the planner's own formula, by hand
+
+
+def test_calibration_check_doubles_calibrated_plans_only():
+    from engine.calibration import calibration_variants
+
+    plans = [parse("fp32"), parse("int8"), parse("smoothquant:alpha=0.5+w8a8")]
+    out = [str(p) for p in calibration_variants(plans)]
+    assert out == ["fp32", "int8", "smoothquant:alpha=0.5,calib=texts+w8a8:calib=texts",
+                   "smoothquant:alpha=0.5,calib=prompts+w8a8:calib=prompts"]
+
+
+def test_calibration_never_sees_the_evaluation_share():
+    from engine.calibration import build_calibration, load_calibration_texts
+    from engine.evaluation.prompts import load_prompts
+    from engine.measure.accuracy import load_eval_texts
+    from engine.models import load_model
+
+    tokenizer = load_model("smollm2-135m", progress=lambda *a: None).tokenizer
+    prompts = load_prompts("sample_data/prompts.jsonl")
+    calibration, evaluation = prompts.split(0.2, seed=0)
+    assert {i.index for i in calibration.items}.isdisjoint({i.index for i in evaluation.items})
+    rows = build_calibration(tokenizer, "prompts", calibration.items).rows
+    calib_text = tokenizer.decode(rows.flatten().tolist())
+    assert all(item.prompt not in calib_text for item in evaluation.items)
+    assert any(item.prompt in calib_text for item in calibration.items)
+    # Generic calibration texts share no five-word run with the evaluation texts.
+    def grams(texts):
+        words = " ".join(texts).lower().split()
+        return {tuple(words[i:i + 5]) for i in range(len(words) - 4)}
+    assert not grams(load_calibration_texts()) & grams(load_eval_texts())
