@@ -6,8 +6,7 @@ from __future__ import annotations
 import gc
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import torch
 
@@ -17,112 +16,25 @@ from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.verdict import Tolerance, default_metric, judge, recommend
 from engine.measure import accuracy
-from engine.measure.latency import DECODE_PATH, measure_latency
+from engine.measure.latency import latency_result, measure_latency
 from engine.measure.memory import PeakMemory
-from engine.measure.roofline import bandwidth, device_name, roofline_efficiency, roofline_tpot_ms
+from engine.measure.roofline import bandwidth, device_name
 from engine.measure.size import save_artifact, weight_bytes
 from engine.models import check_fits, load_model
-from engine.plan import Plan, parse
-from engine.records import AccuracyResult, CostResult, LatencyResult, PlanResult, SizeResult
-from engine.registry import PRESETS, STEPS, StepOutcome
+from engine.plan import Plan
+from engine.planning import default_baseline, plans_for, resolve_device  # noqa: F401  (re-exported)
+from engine.records import AccuracyResult, CostResult, PlanResult, SizeResult
+from engine.registry import STEPS, StepOutcome
+from engine.run_types import (  # noqa: F401  (re-exported: the pipeline's public vocabulary)
+    PlanEvent,
+    ProgressEvent,
+    RunCancelled,
+    RunError,
+    RunEvent,
+    RunSettings,
+    StepContext,
+)
 from engine.store import Store
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    device: str = "auto"
-    prompt_tokens: int = 128
-    output_tokens: int = 128
-    batch_sizes: tuple = (1,)
-    cost_batch: int | None = None  # defaults to the first measured batch size
-    hardware: str | None = None
-    price_per_hour: float | None = None
-    utilisation: float = 0.6
-    decode_steps: int = 16
-    repeats: int = 3
-    eval_tokens: int = 2048
-    keep_artifacts: bool = True
-    primary: str | None = None  # verdict metric; default task_accuracy with references, else top1_agreement
-    tolerance_pct: float = 1.0
-    max_new_tokens: int = 16  # greedy tokens per prompt for outputs and generation agreement
-    eval_batch: int = 48
-    calibration_share: float = 0.0
-    seed: int = 0
-    limit: int | None = None  # evaluate only the first N prompts
-    calibration: str = "auto"  # what calibrated steps see by default: auto | prompts | texts | both
-
-
-@dataclass(frozen=True)
-class StepContext:
-    device: str
-    tokenizer: object | None
-    calibrate: Callable[[str], Calibration] | None = None  # source -> calibration rows (cached per run)
-    model_name: str = ""
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """Progress inside a plan (prompt evaluation), for bars."""
-
-    stage: str
-    done: int
-    total: int
-    position: int | None = None
-
-
-@dataclass(frozen=True)
-class PlanEvent:
-    """A plan's state changed: started, stage (compressing / latency / accuracy), ok, failed."""
-
-    position: int
-    plan: str
-    state: str
-    message: str
-
-
-@dataclass(frozen=True)
-class RunEvent:
-    """The run exists in the store (its id is known) or ended."""
-
-    run_id: str
-    state: str  # created | done | cancelled | failed
-    message: str
-
-
-class RunCancelled(Exception):
-    """The user cancelled the run; finished plans stay stored."""
-
-
-class RunError(RuntimeError):
-    """The run as a whole could not happen (bad model, no device, baseline failed)."""
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RunError("--device cuda was asked for, but no CUDA GPU is visible; use --device cpu")
-    if device not in ("cpu", "cuda"):
-        raise RunError(f"unknown device '{device}': use cpu, cuda or auto")
-    return device
-
-
-def default_baseline(device: str) -> Plan:
-    return parse("bf16" if device == "cuda" else "fp32")
-
-
-def plans_for(plan_texts: list[str] | None, preset: str | None, device: str) -> list[Plan]:
-    """Parse every plan before anything runs; put the baseline first if none was given."""
-    if preset:
-        if preset not in PRESETS:
-            raise RunError(f"unknown preset '{preset}'; presets: {', '.join(PRESETS)}")
-        plan_texts = list(PRESETS[preset])
-    plans = [parse(text) for text in plan_texts or []]
-    if not plans:
-        raise RunError("no plans: give --plan (repeatable) or --preset")
-    if not plans[0].is_baseline_only:
-        plans.insert(0, default_baseline(device))
-    return plans
 
 
 def _prompt_ids(loaded, settings: RunSettings) -> torch.Tensor:
@@ -305,7 +217,7 @@ class Runner:
             figures = [measure_latency(model, self.prompt_ids, b, s.decode_steps, s.repeats, self.device)
                        for b in s.batch_sizes]
         size = self._size(model, position, plan)
-        latency = self._latency(figures, size.weight_bytes, outcome.kernel_path)
+        latency = latency_result(figures, size.weight_bytes, outcome.kernel_path, self.bandwidth)
         cost_figures = next(f for f in figures if f.batch_size == self.costs.batch_size)
         cost = CostResult(
             usd_per_1k_queries=cost_per_1k_queries(cost_figures.ttft_ms, cost_figures.tpot_ms, self.costs),
@@ -349,19 +261,6 @@ class Runner:
         base = self.base_result.size.weight_bytes if self.base_result else held
         return SizeResult(weight_bytes=held, disk_bytes=disk, compression_ratio=base / held,
                           bits_per_weight=8 * held / self.loaded.params, params=self.loaded.params)
-
-    def _latency(self, figures, held: int, kernel_path: str) -> LatencyResult:
-        first = figures[0]
-        bw = self.bandwidth["bytes_per_s"]
-        return LatencyResult(
-            ttft_ms=first.ttft_ms, tpot_ms=first.tpot_ms, tokens_per_s=first.tokens_per_s,
-            batch_size=first.batch_size,
-            roofline_efficiency=roofline_efficiency(held, bw, first.tpot_ms) if first.batch_size == 1 else None,
-            roofline_tpot_ms=roofline_tpot_ms(held, bw), decode_path=DECODE_PATH, kernel_path=kernel_path,
-            bandwidth_source=self.bandwidth["source"],
-            by_batch=tuple({"batch_size": f.batch_size, "ttft_ms": f.ttft_ms, "tpot_ms": f.tpot_ms,
-                            "tokens_per_s": f.tokens_per_s} for f in figures),
-        )
 
     def _accuracy(self, model, position: int) -> tuple[AccuracyResult, dict]:
         if self.windows is None:

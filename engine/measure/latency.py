@@ -55,3 +55,20 @@ def measure_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_ste
         for _ in range(decode_steps):
             decode_ms.append(timer.time_ms(decode_step))
     return LatencyFigures(batch_size, median(prefill_ms), median(decode_ms))
+
+
+def latency_result(figures: list[LatencyFigures], held_bytes: int, kernel_path: str, bandwidth: dict):
+    """The record's latency section: batch-1 headline figures, roofline, and every batch size."""
+    from engine.measure.roofline import roofline_efficiency, roofline_tpot_ms
+    from engine.records import LatencyResult
+
+    first, bw = figures[0], bandwidth["bytes_per_s"]
+    return LatencyResult(
+        ttft_ms=first.ttft_ms, tpot_ms=first.tpot_ms, tokens_per_s=first.tokens_per_s,
+        batch_size=first.batch_size,
+        roofline_efficiency=roofline_efficiency(held_bytes, bw, first.tpot_ms) if first.batch_size == 1 else None,
+        roofline_tpot_ms=roofline_tpot_ms(held_bytes, bw), decode_path=DECODE_PATH, kernel_path=kernel_path,
+        bandwidth_source=bandwidth["source"],
+        by_batch=tuple({"batch_size": f.batch_size, "ttft_ms": f.ttft_ms, "tpot_ms": f.tpot_ms,
+                        "tokens_per_s": f.tokens_per_s} for f in figures),
+    )
