@@ -15,6 +15,7 @@ from engine.cost import assumptions, cost_per_1k_queries, seconds_per_query
 from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.verdict import Tolerance, default_metric, judge, recommend
+from engine.home import subdir
 from engine.measure import accuracy
 from engine.measure.latency import latency_result, measure_latency
 from engine.measure.memory import PeakMemory
@@ -78,7 +79,8 @@ class Runner:
         self.loaded = load_model(model_spec, progress=progress)
         baseline_dtype = plans[0].steps[-1].name
         check_fits(self.loaded, self.device, {"fp32": 4, "bf16": 2, "fp16": 2}.get(baseline_dtype, 4))
-        self.ctx = StepContext(self.device, self.loaded.tokenizer, self._calibrate, self.loaded.name)
+        self.ctx = StepContext(self.device, self.loaded.tokenizer, self._calibrate, self.loaded.name,
+                               self._prompt_progress, str(subdir("checkpoints")))
         self._calibrations: dict[str, Calibration] = {}
         self.calibration = None
         self.device_info = {"type": self.device, "name": device_name(self.device)}
@@ -135,8 +137,8 @@ class Runner:
         if self.should_cancel():
             raise RunCancelled("cancelled by the user")
 
-    def _prompt_progress(self, stage: str, done: int, total: int) -> None:
-        self.progress(ProgressEvent(stage, done, total, self.position))
+    def _prompt_progress(self, stage: str, done: int, total: int, detail: dict | None = None) -> None:
+        self.progress(ProgressEvent(stage, done, total, self.position, detail))
 
     def _stage(self, plan: Plan, message: str) -> None:
         self.progress(PlanEvent(self.position, str(plan), "stage", message))
@@ -216,7 +218,7 @@ class Runner:
             self._stage(plan, "measuring latency")
             figures = [measure_latency(model, self.prompt_ids, b, s.decode_steps, s.repeats, self.device)
                        for b in s.batch_sizes]
-        size = self._size(model, position, plan)
+        size = self._size(model, position, plan, outcome.extras)
         latency = latency_result(figures, size.weight_bytes, outcome.kernel_path, self.bandwidth)
         cost_figures = next(f for f in figures if f.batch_size == self.costs.batch_size)
         cost = CostResult(
@@ -236,7 +238,19 @@ class Runner:
             cost=cost, accuracy=acc, seconds=time.perf_counter() - started,
             steps=tuple(st.to_dict() for st in plan.steps), slices=slices, verdict=verdict,
             step_seconds=step_seconds, extras=outcome.extras,
+            economics=self._economics(outcome.extras, cost),
         )
+
+    def _economics(self, extras: dict, cost: CostResult) -> dict | None:
+        """Upfront training cost against per-query savings: when does distillation pay back?"""
+        if "training" not in extras or self.base_result is None:
+            return None
+        training_usd = extras["training"]["seconds"] * self.costs.price_per_hour / 3600.0
+        savings = self.base_result.cost.usd_per_1k_queries - cost.usd_per_1k_queries
+        return {"training_usd": training_usd, "training_seconds": extras["training"]["seconds"],
+                "savings_per_1k_usd": savings,
+                "break_even_queries": training_usd / (savings / 1000.0) if savings > 0 else None,
+                "hardware": self.costs.hardware, "price_per_hour": self.costs.price_per_hour}
 
     def _verdict(self, acc: AccuracyResult) -> dict | None:
         if not acc.applicable:
@@ -246,8 +260,7 @@ class Runner:
         base = value if self.base_result is None else getattr(self.base_result.accuracy, metric)
         return judge(value, base, self.tolerance)
 
-    def _size(self, model, position: int, plan: Plan) -> SizeResult:
-        from engine.home import subdir
+    def _size(self, model, position: int, plan: Plan, extras: dict) -> SizeResult:
 
         held = weight_bytes(model)
         folder = subdir("artifacts") / self.run_id / f"{position}-{plan.key()}"
@@ -259,8 +272,9 @@ class Runner:
 
                 shutil.rmtree(folder, ignore_errors=True)
         base = self.base_result.size.weight_bytes if self.base_result else held
+        params = extras.get("training", {}).get("student_params", self.loaded.params)  # a student is smaller
         return SizeResult(weight_bytes=held, disk_bytes=disk, compression_ratio=base / held,
-                          bits_per_weight=8 * held / self.loaded.params, params=self.loaded.params)
+                          bits_per_weight=8 * held / params, params=params)
 
     def _accuracy(self, model, position: int) -> tuple[AccuracyResult, dict]:
         if self.windows is None:

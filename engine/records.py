@@ -77,6 +77,7 @@ class PlanResult:
     verdict: dict | None = None
     step_seconds: dict = field(default_factory=dict)  # what each step cost in time
     extras: dict = field(default_factory=dict)  # step-specific results (layer sensitivity, calibration)
+    economics: dict | None = None  # training_usd, savings_per_1k_usd, break_even_queries (trained plans)
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -25,7 +25,8 @@ class StepSpec:
     name: str
     fn: Callable
     doc: str
-    kind: str  # "baseline" (dtype only), "weights" (changes weight storage), "transform" (prepares a later step)
+    kind: str  # baseline (dtype only), weights (changes weight storage), transform (prepares a later step),
+    # student (replaces the model with a smaller one; may be followed by a weights step)
     params: dict = field(default_factory=dict)
 
 
@@ -90,7 +91,7 @@ def resolved_params(step: Step) -> dict:
 
 def load_builtin_steps() -> None:
     """Import the method modules so their decorators run."""
-    from engine.methods import baselines, hqq, mixed, smoothquant, weights  # noqa: F401
+    from engine.methods import baselines, distill, hqq, mixed, smoothquant, weights  # noqa: F401
 
 
 load_builtin_steps()

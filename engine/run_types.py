@@ -39,6 +39,8 @@ class StepContext:
     tokenizer: object | None
     calibrate: Callable[[str], Calibration] | None = None  # source -> calibration rows (cached per run)
     model_name: str = ""
+    progress: Callable | None = None  # (stage, done, total, detail) for long steps such as training
+    checkpoint_root: str = ""  # where training steps keep checkpoints (resume after interruption)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class ProgressEvent:
     done: int
     total: int
     position: int | None = None
+    detail: dict | None = None  # e.g. {"loss": 0.41, "eta_s": 120} while distilling
 
 
 @dataclass(frozen=True)
