@@ -50,8 +50,9 @@ class JobProgress:
             force = True
         elif hasattr(event, "plan"):  # PlanEvent
             force = self._plan_event(event)
-        else:  # ProgressEvent: prompts generated / scored so far
-            self.state.update(prompt_stage=event.stage, done=event.done, total=event.total)
+        else:  # ProgressEvent: prompts generated / scored, or training steps done so far
+            self.state.update(prompt_stage=event.stage, done=event.done, total=event.total,
+                              detail=getattr(event, "detail", None))
         self.write(force)
 
     def _plan_event(self, event) -> bool:
@@ -60,10 +61,10 @@ class JobProgress:
         if event.state == "started":
             self._plan_started = time.monotonic()
             plan.update(state="running", stage="starting")
-            self.state.update(stage="starting", prompt_stage=None, done=0, total=0)
+            self.state.update(stage="starting", prompt_stage=None, done=0, total=0, detail=None)
         elif event.state == "stage":
             plan["stage"] = event.message
-            self.state.update(stage=event.message, prompt_stage=None, done=0, total=0)
+            self.state.update(stage=event.message, prompt_stage=None, done=0, total=0, detail=None)
         else:  # ok | failed
             plan.update(state=event.state, stage=None, seconds=round(time.monotonic() - self._plan_started, 1))
             self._message(event.message)

@@ -97,27 +97,47 @@ def _add_composed(text: str) -> None:
     st.session_state["custom_plans"] = f"{current}\n{text}" if current else text
 
 
+def _param_widget(step: str, key: str, param: dict):
+    """A choice list when the step declares one, else a text box (empty keeps the default)."""
+    label = f"{step} {key}" + (f": {param['doc']}" if param["doc"] else "")
+    if param["choices"]:
+        options = list(param["choices"])
+        index = options.index(param["default"]) if param["default"] in options else 0
+        return st.selectbox(label, options, index=index, key=f"compose_{step}_{key}")
+    text = st.text_input(label, key=f"compose_{step}_{key}", placeholder=f"default: {param['default']}")
+    return text.strip() or param["default"]
+
+
+def composed_step(name: str, values: dict, params: dict) -> str:
+    """`name:k=v,...` with only the parameters that differ from their defaults."""
+    changed = [f"{k}={v}" for k, v in values.items() if v is not None and str(v) != str(params[k]["default"])]
+    return name + (":" + ",".join(changed) if changed else "")
+
+
 def _composer() -> None:
     catalogue = services.steps()
     baselines = [n for n, s in catalogue.items() if s["kind"] == "baseline"]
-    weights = [n for n, s in catalogue.items() if s["kind"] != "baseline"]
-    cols = st.columns([1, 1, 2])
-    dtype = cols[0].selectbox("Dtype first", ["(none)"] + baselines, key="compose_dtype",
-                              help="Cast the weights before quantizing, e.g. bf16+int4.")
-    name = cols[1].selectbox("Weight step", weights, key="compose_step",
-                             help="\n".join(f"{n}: {catalogue[n]['doc']}" for n in weights))
-    params = catalogue[name]["params"]
-    chosen = {}
-    with cols[2]:
-        st.caption(catalogue[name]["doc"])
-        for key, param in params.items():
-            options = param["choices"] or [param["default"]]
-            chosen[key] = st.selectbox(f"{key}: {param['doc']}", options, index=options.index(param["default"]),
-                                       key=f"compose_{name}_{key}")
-    step = name + (":" + ",".join(f"{k}={v}" for k, v in chosen.items() if v != params[k]["default"])
-                   if any(v != params[k]["default"] for k, v in chosen.items()) else "")
-    text = step if dtype == "(none)" else f"{dtype}+{step}"
-    st.button(f"Add {text} to the plans", key="compose_add", on_click=_add_composed, args=(text,))
+    others = [n for n, s in catalogue.items() if s["kind"] != "baseline"]
+    left, right = st.columns([1, 3])
+    dtype = left.selectbox("Dtype first", ["(none)"] + baselines, key="compose_dtype",
+                           help="Cast the weights before compressing, e.g. bf16+int4.")
+    chosen = right.multiselect("Steps, in the order they apply", others, default=["int4"], key="compose_steps",
+                               help="\n\n".join(f"**{n}** ({catalogue[n]['kind']}): {catalogue[n]['doc']}"
+                                                 for n in others))
+    parts = [] if dtype == "(none)" else [dtype]
+    for name in chosen:
+        params = catalogue[name]["params"]
+        st.caption(f"{name}: {catalogue[name]['doc']}")
+        values = {}
+        if params:
+            cols = st.columns(min(len(params), 4))
+            for i, (key, param) in enumerate(params.items()):
+                with cols[i % len(cols)]:
+                    values[key] = _param_widget(name, key, param)
+        parts.append(composed_step(name, values, params))
+    text = "+".join(parts)
+    if text:
+        st.button(f"Add {text} to the plans", key="compose_add", on_click=_add_composed, args=(text,))
 
 
 def plan_builder(device: str) -> Choice:
@@ -135,8 +155,9 @@ def plan_builder(device: str) -> Choice:
         if "custom_plans" not in st.session_state:
             st.session_state["custom_plans"] = DEFAULT_CUSTOM
         raw = st.text_area("One plan per line: steps joined by +, parameters after a colon", key="custom_plans",
-                           height=120, help="Examples: int8, int8:backend=bnb, int4:group=32, bf16+int4, nf4. "
-                                            "A first line that only sets a dtype (fp32, bf16) is the baseline.")
+                           height=120, help="Examples: int8, int8:backend=bnb, int4:group=32, bf16+int4, nf4, "
+                                            "smoothquant+w8a8, distill:keep=0.5+int4. A first line that only "
+                                            "sets a dtype (fp32, bf16) is the baseline.")
         texts = [line.strip() for line in raw.splitlines() if line.strip()]
         for number, text in enumerate(texts, 1):
             try:

@@ -97,8 +97,7 @@ def _plans(rows: list[dict], progress: dict) -> None:
                 stage = plan.get("stage") or "starting"
                 done, total = progress.get("done", 0), progress.get("total", 0)
                 if total and progress.get("position") == i:
-                    st.progress(min(done / total, 1.0), text=f"{stage}: {progress.get('prompt_stage')} "
-                                                             f"{done} / {total} prompts")
+                    st.progress(min(done / total, 1.0), text=bar_text(stage, progress))
                 else:
                     st.progress(0.0, text=f"{stage} …")
             elif plan["state"] == "failed":
@@ -106,6 +105,19 @@ def _plans(rows: list[dict], progress: dict) -> None:
             else:
                 st.caption(plan["state"])
         right.caption(f"{plan['seconds']:.0f} s" if plan.get("seconds") else "")
+
+
+def bar_text(stage: str, progress: dict) -> str:
+    """'evaluating accuracy: generating 24 / 64 prompts', or training steps with loss and time left."""
+    what = progress.get("prompt_stage") or ""
+    unit = "prompts" if what in ("generating", "scoring") else "steps"
+    text = f"{stage}: {what} {progress.get('done', 0)} / {progress.get('total', 0)} {unit}"
+    detail = progress.get("detail") or {}
+    if isinstance(detail.get("loss"), int | float):
+        text += f", loss {detail['loss']:.3f}"
+    if isinstance(detail.get("eta_s"), int | float):
+        text += f", about {max(1, round(detail['eta_s'] / 60))} min left"
+    return text
 
 
 def _ending(job: dict, record: dict | None) -> None:
@@ -117,8 +129,10 @@ def _ending(job: dict, record: dict | None) -> None:
     elif status == "interrupted":
         st.warning("The worker stopped while this run was going (killed, or the machine restarted). Finished plans "
                    "are kept and the plan that was running is marked interrupted.")
-    if status == "done" and record and record.get("recommendation"):
-        st.success(record["recommendation"]["reason"], icon=":material/recommend:")
+    recommendation = (record or {}).get("recommendation") or {}
+    if status == "done" and recommendation.get("reason"):
+        box = st.success if recommendation.get("plan") else st.info
+        box(recommendation["reason"], icon=":material/recommend:")
     if record and status not in ACTIVE:
         st.page_link("app_pages/results.py", label="Open the results", icon=":material/insights:",
                      query_params={"run": record["run_id"]})

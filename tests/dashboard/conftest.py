@@ -32,7 +32,7 @@ def embedded_record(compecon_home):
     """The embedded model, baseline and int8, on 6 sample prompts spread over the categories."""
     prompts = load_prompts("sample_data/prompts.jsonl")
     subset = type(prompts).of("sample-six", [i for n, i in enumerate(prompts.items) if n % 53 == 7])
-    settings = RunSettings(**FAST, batch_sizes=(1, 2))
+    settings = RunSettings(**FAST)
     return run("smollm2-135m", plans_for(["int8"], None, "cpu"), settings, progress=quiet, prompts=subset)
 
 

@@ -49,10 +49,16 @@ def test_plan_composer_adds_a_valid_plan(app):
     at = app()
     at.radio(key="plan_preset").set_value("Custom").run()
     at.selectbox(key="compose_dtype").set_value("bf16").run()
-    at.selectbox(key="compose_step").set_value("int4").run()
+    at.multiselect(key="compose_steps").set_value(["int4"]).run()
     at.selectbox(key="compose_int4_group").set_value(32).run()
     at.button(key="compose_add").click().run()
     assert at.text_area(key="custom_plans").value.splitlines()[-1] == "bf16+int4:group=32"
+    assert not at.error
+    at.selectbox(key="compose_dtype").set_value("(none)").run()
+    at.multiselect(key="compose_steps").set_value(["smoothquant", "w8a8"]).run()
+    at.text_input(key="compose_smoothquant_alpha").set_value("0.7").run()
+    at.button(key="compose_add").click().run()
+    assert at.text_area(key="custom_plans").value.splitlines()[-1] == "smoothquant:alpha=0.7+w8a8"
     assert not at.error
 
 
