@@ -1,0 +1,133 @@
+"""The job queue and its worker process: idempotent submission, queue order, cancel, a real worker
+running a tiny job, and a worker killed mid-run leaving finished plans and an interrupted one."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from engine.jobs import JobError, JobQueue, pid_alive, this_worker
+from engine.plan import PlanError
+from engine.store import now
+from engine.worker import _retire, claim, register
+
+FAST = {"device": "cpu", "decode_steps": 1, "repeats": 1, "prompt_tokens": 8, "keep_artifacts": False}
+
+
+def spec(plans=("fp32", "bf16"), **settings):
+    return {"model": "shape:smollm2-135m", "plans": list(plans), "settings": {**FAST, **settings}, "prompts": None}
+
+
+@pytest.fixture
+def queue(tmp_path):
+    return JobQueue(tmp_path / "runs.sqlite")
+
+
+@pytest.fixture
+def workers(queue):
+    """Kill, by pid, every worker these tests start."""
+    yield
+    with queue.connect() as db:
+        rows = db.execute("SELECT worker FROM workers").fetchall()
+    for row in rows:
+        pid = int(row["worker"].rpartition(":")[2])
+        if pid != os.getpid() and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def wait_for(condition, timeout=300, every=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s")
+
+
+def worker_pid(queue, device="cpu") -> int:
+    with queue.connect() as db:
+        return int(db.execute("SELECT worker FROM workers WHERE device=?", (device,)).fetchone()[0].rpartition(":")[2])
+
+
+def test_the_same_token_gives_one_job(queue):
+    first = queue.submit(spec(), "click-1")
+    assert queue.submit(spec(), "click-1") == first  # a double click or a reload
+    assert queue.submit(spec(), "click-2") != first
+    assert len(queue.list_jobs()) == 2
+
+
+def test_a_spec_that_could_never_run_is_refused(queue):
+    with pytest.raises(PlanError, match="int9"):
+        queue.submit(spec(plans=["fp32", "int9"]), "bad-plan")
+    with pytest.raises(JobError, match="unknown settings: colour"):
+        queue.submit(spec(colour="red"), "bad-setting")
+    with pytest.raises(ValueError, match="unknown primary metric"):
+        queue.submit(spec(primary="vibes"), "bad-metric")
+    assert queue.list_jobs() == []
+
+
+def test_queue_order_position_and_cancelling_a_queued_job(queue):
+    first, second, third = (queue.submit(spec(), f"order-{i}") for i in range(3))
+    assert [queue.queue_position(j) for j in (first, second, third)] == [1, 2, 3]
+    assert queue.request_cancel(second) == "cancelled"
+    assert queue.queue_position(third) == 2 and queue.queue_position(second) is None
+    assert claim(queue, "cpu")["job_id"] == first
+    assert queue.queue_position(first) is None and queue.queue_position(third) == 1
+    assert claim(queue, "cuda") is None  # one queue per device
+
+
+def test_one_registered_worker_per_device(queue):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with queue.connect() as db:
+            db.execute("INSERT INTO workers VALUES ('cpu', ?, ?)", (f"{this_worker().rpartition(':')[0]}:{other.pid}",
+                                                                   now()))
+        assert register(queue, "cpu") is False  # a live worker serves cpu already
+        assert queue.ensure_worker("cpu") is None
+    finally:
+        other.kill()
+        other.wait()
+    assert register(queue, "cpu") is True  # its worker died: take over
+    queue.submit(spec(), "retire")
+    assert _retire(queue, "cpu") is False  # never retire with work queued
+
+
+def test_a_worker_runs_a_tiny_job_end_to_end_and_retires(queue, workers):
+    job_id = queue.submit(spec(), "e2e-worker")
+    pid = queue.ensure_worker("cpu", idle_exit_s=2)
+    assert pid and queue.ensure_worker("cpu") is None  # no second worker
+    job = wait_for(lambda: (j := queue.get_job(job_id))["status"] not in ("queued", "running") and j)
+    assert job["status"] == "done", job["error"]
+    record = queue.store.get_run(job["run_id"])
+    assert record["status"] == "done" and [p["status"] for p in record["plans"]] == ["ok", "ok"]
+    assert [p["state"] for p in job["progress"]["plans"]] == ["ok", "ok"]
+    assert any("done" in m for m in job["progress"]["messages"])
+    wait_for(lambda: not pid_alive(pid), timeout=120)
+    assert not queue.worker_alive("cpu")
+
+
+def test_killing_the_worker_mid_run_keeps_finished_plans_and_marks_the_interrupted_one(queue, workers):
+    job_id = queue.submit(spec(plans=["fp32", "int8", "int4"], decode_steps=4, repeats=2), "kill-me")
+    queue.ensure_worker("cpu")
+    run_id = wait_for(lambda: queue.get_job(job_id)["run_id"])
+    wait_for(lambda: queue.store.list_runs()[0]["finished_plans"] >= 1, every=0.05)
+    os.kill(worker_pid(queue), signal.SIGKILL)
+    wait_for(lambda: queue.store.get_run(run_id)["status"] == "interrupted", timeout=30)
+    record = queue.store.get_run(run_id)
+    states = [p["status"] for p in record["plans"]]
+    assert states[0] == "ok" and "interrupted" in states, states
+    assert states == ["ok"] * states.index("interrupted") + ["interrupted"] * (3 - states.index("interrupted"))
+    listed = [r for r in queue.store.list_runs() if r["run_id"] == run_id][0]
+    assert listed["status"] == "interrupted" and listed["finished_plans"] == states.count("ok")
+    assert queue.get_job(job_id)["status"] == "interrupted"
+    queue.ensure_worker("cpu", idle_exit_s=1)  # a new worker records the dead one's job as interrupted
+
+    def stored_status():
+        with queue.connect() as db:
+            return db.execute("SELECT status FROM jobs WHERE job_id=?", (job_id,)).fetchone()[0] == "interrupted"
+
+    wait_for(stored_status, timeout=120)
