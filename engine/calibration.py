@@ -48,7 +48,7 @@ def _pack(token_lists: list[list[int]], length: int, max_rows: int) -> torch.Ten
 
 
 def build_calibration(tokenizer, source: str, prompt_items=(), length: int = 128,
-                      max_rows: int = 32) -> Calibration:
+                      max_rows: int = 512) -> Calibration:
     """`prompt_items` is the calibration share of the user's prompts (possibly empty)."""
     if source not in SOURCES:
         raise ValueError(f"unknown calibration source '{source}'; choose from {', '.join(SOURCES)}")

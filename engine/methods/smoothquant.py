@@ -19,6 +19,7 @@ from engine.methods.layers import quantizable_linears
 from engine.registry import Param, StepOutcome, resolved_params, step
 
 ALPHA_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+SMOOTHQUANT_ROWS = 32  # the observers keep every input on the CPU: 32 x 128 tokens is plenty for max|X|
 CALIB = Param(str, "auto", ("auto", "prompts", "texts", "both"), "calibration data")
 
 
@@ -72,13 +73,14 @@ def w8a8(model, plan_step, ctx) -> StepOutcome:
     alpha = None  # None: conventional W8A8, no smoothing
     if settings is not None:
         calibration = ctx.calibrate(settings["calib"])
-        notes.append(f"calibrated on {calibration.describe()}")
+        rows = calibration.rows[:SMOOTHQUANT_ROWS]
+        notes.append(f"calibrated on {len(rows)} rows of {calibration.describe()}")
         alpha = settings["alpha"]
         if alpha == "auto":
-            alpha, scores = search_alpha(model, calibration.rows, ctx.device)
+            alpha, scores = search_alpha(model, rows, ctx.device)
             notes.append("alpha search (KL on held-out calibration rows): "
                          + ", ".join(f"{a}: {kl:.4f}" for a, kl in scores.items()) + f"; chose {alpha}")
-        model = _convert(model, alpha, calibration.rows, ctx.device)
+        model = _convert(model, alpha, rows, ctx.device)
         del model._compecon_smoothquant
     else:
         model = _convert(model, None, ctx.calibrate(resolved_params(plan_step)["calib"]).rows[:1], ctx.device)
