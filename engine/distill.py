@@ -73,7 +73,7 @@ class Checkpoints:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
 
-    def save(self, student, optimizer, step: int, history: list[float]) -> None:
+    def save(self, student, optimizer, step: int, history: list[float], seconds: float) -> None:
         state = {k: v.detach().contiguous().cpu() for k, v in student.state_dict().items()}
         seen, unique = set(), {}
         for name, tensor in state.items():  # tied weights once
@@ -85,19 +85,20 @@ class Checkpoints:
         tmp.mkdir(exist_ok=True)
         save_file(unique, str(tmp / "student.safetensors"))
         save_file({k: v.cpu() for k, v in _optimizer_state(optimizer).items()}, str(tmp / "optimizer.safetensors"))
-        (tmp / "progress.json").write_text(json.dumps({"step": step, "history": history}))
+        (tmp / "progress.json").write_text(json.dumps({"step": step, "history": history, "seconds": seconds}))
         for path in tmp.iterdir():
             path.replace(self.folder / path.name)  # each file lands whole
 
-    def load(self, student, optimizer) -> tuple[int, list[float]]:
+    def load(self, student, optimizer) -> tuple[int, list[float], float]:
+        """(step reached, loss history, training seconds spent so far, across every resume)."""
         progress = self.folder / "progress.json"
         if not progress.is_file():
-            return 0, []
+            return 0, [], 0.0
         student.load_state_dict(load_file(str(self.folder / "student.safetensors")), strict=False)
         student.tie_weights()
         _load_optimizer_state(optimizer, load_file(str(self.folder / "optimizer.safetensors")))
         data = json.loads(progress.read_text())
-        return data["step"], data["history"]
+        return data["step"], data["history"], data.get("seconds", 0.0)
 
 
 def distill(teacher, student, rows: torch.Tensor, config: DistillConfig, device: str, checkpoints: Checkpoints,
@@ -106,7 +107,7 @@ def distill(teacher, student, rows: torch.Tensor, config: DistillConfig, device:
     teacher.eval()
     student.train()
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.lr)
-    start, history = checkpoints.load(student, optimizer)
+    start, history, spent_before = checkpoints.load(student, optimizer)
     generator = torch.Generator().manual_seed(config.seed)
     order = torch.randperm(len(rows), generator=generator)
     began, t = time.perf_counter(), config.temperature
@@ -130,12 +131,14 @@ def distill(teacher, student, rows: torch.Tensor, config: DistillConfig, device:
         history.append(round(loss.item(), 5))
         done = step + 1
         if done % config.checkpoint_every == 0 or done == config.steps:
-            checkpoints.save(student, optimizer, done, history)
+            checkpoints.save(student, optimizer, done, history, spent_before + time.perf_counter() - began)
         if report:
             elapsed = time.perf_counter() - began
             eta = elapsed / (done - start) * (config.steps - done)
             report(done, config.steps, history[-1], eta)
     student.eval()
-    seconds = time.perf_counter() - began
-    return {"steps": config.steps, "resumed_from": start, "seconds": seconds, "loss_history": history,
-            "config": asdict(config)}
+    this_session = time.perf_counter() - began
+    # Economics charge the whole training, also the part done before a resume or by an earlier
+    # plan whose finished checkpoint this one reuses.
+    return {"steps": config.steps, "resumed_from": start, "seconds": spent_before + this_session,
+            "seconds_this_run": this_session, "loss_history": history, "config": asdict(config)}

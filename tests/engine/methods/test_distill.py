@@ -97,3 +97,13 @@ def test_qad_trains_then_quantizes_for_real(tiny_model, tmp_path):
     weight = outcome.model.model.layers[0].mlp.down_proj.weight
     assert any(t.dtype == torch.uint8 for t in plain_tensors(weight))  # packed 2-bit storage
     assert outcome.extras["training"]["steps"] == 3 and "QAD-trained" in outcome.kernel_path
+
+
+def test_a_reused_checkpoint_still_charges_its_training_time(tiny_model, tmp_path):
+    rows = torch.randint(0, 512, (8, 24), generator=torch.Generator().manual_seed(0))
+    config = DistillConfig(steps=4, batch=2, checkpoint_every=2)
+    first = distill(tiny_model, layer_student(tiny_model, 0.5)[0], rows, config, "cpu", Checkpoints(tmp_path / "c"))
+    again = distill(tiny_model, layer_student(tiny_model, 0.5)[0], rows, config, "cpu", Checkpoints(tmp_path / "c"))
+    saved = json.loads((tmp_path / "c" / "progress.json").read_text())["seconds"]
+    assert 0 < saved <= first["seconds"]
+    assert again["resumed_from"] == 4 and again["seconds"] >= saved  # the reuse is charged the training
