@@ -56,8 +56,8 @@ def block_sensitivity(model, rows: torch.Tensor, device: str, bits: int, group: 
         freeze(layers[index])
         logp = _logp(model, rows, device)
         kl = (reference.exp() * (reference - logp)).sum(-1).mean().item()
-        params = sum(m.weight.numel() for m in original.modules() if isinstance(m, torch.nn.Linear))
-        ranking.append({"block": index, "kl": kl, "params": params})
+        linears = [[m.out_features, m.in_features] for m in original.modules() if isinstance(m, torch.nn.Linear)]
+        ranking.append({"block": index, "kl": kl, "params": sum(o * i for o, i in linears), "linears": linears})
         layers[index] = original
         if progress:
             progress(index + 1, len(layers))
@@ -66,29 +66,43 @@ def block_sensitivity(model, rows: torch.Tensor, device: str, bits: int, group: 
     return ranking
 
 
-def linear_bits(params: int, out_features_total: int, bits: int, group: int) -> float:
-    """Storage bits of quanto-quantized linear weights: packed values plus fp32 scales
-    (and fp32 shifts for 4/2-bit groups)."""
+def effective_group(in_features: int, group: int) -> int:
+    """The group quanto ends up using: ours where it divides the input size, else quanto's own
+    choice (128, stepping down by 32 until it divides)."""
+    if in_features % group == 0:
+        return group
+    fallback = 128
+    while in_features % fallback and fallback > 32:
+        fallback -= 32
+    return fallback if in_features % fallback == 0 else in_features
+
+
+def linear_bits(out_features: int, in_features: int, bits: int, group: int) -> float:
+    """Storage bits of one quanto-quantized linear layer: packed values plus fp32 scales
+    (per output row at 8 bits; scale and shift per group at 4 and 2 bits)."""
+    params = out_features * in_features
     if bits == 8:
-        return params * 8 + out_features_total * 32
-    return params * bits + params / group * 64
+        return params * 8 + out_features * 32
+    return params * bits + params / effective_group(in_features, group) * 64
 
 
-def choose_kept_blocks(ranking: list[dict], out_features: dict[int, int], bits: int, group: int,
-                       keep: int | None, budget_bpw: float | None) -> list[int]:
+def _block_bits(block: dict, bits: int, group: int) -> float:
+    return sum(linear_bits(o, i, bits, group) for o, i in block["linears"])
+
+
+def choose_kept_blocks(ranking: list[dict], bits: int, group: int, keep: int | None,
+                       budget_bpw: float | None) -> list[int]:
     """Most sensitive blocks first, kept at 8 bits: the first `keep`, or as many as fit the budget."""
-    order = [r["block"] for r in sorted(ranking, key=lambda r: -r["kl"])]
+    ordered = sorted(ranking, key=lambda r: -r["kl"])
     if keep is not None:
-        return sorted(order[:keep])
-    params = {r["block"]: r["params"] for r in ranking}
-    total = sum(params.values())
-    spent = sum(linear_bits(params[b], out_features[b], bits, group) for b in params)
+        return sorted(r["block"] for r in ordered[:keep])
+    total = sum(r["params"] for r in ranking)
+    spent = sum(_block_bits(r, bits, group) for r in ranking)
     kept = []
-    for block in order:
-        extra = linear_bits(params[block], out_features[block], 8, group) - linear_bits(
-            params[block], out_features[block], bits, group)
+    for block in ordered:
+        extra = _block_bits(block, 8, group) - _block_bits(block, bits, group)
         if (spent + extra) / total > budget_bpw:
             break
         spent += extra
-        kept.append(block)
+        kept.append(block["block"])
     return sorted(kept)

@@ -4,8 +4,6 @@ bits per linear weight (`budget_bpw=`, counting packed values, scales and shifts
 
 from __future__ import annotations
 
-import torch
-
 from engine.registry import Param, StepOutcome, resolved_params, step
 from engine.sensitivity import block_sensitivity, choose_kept_blocks, quantize_blocks
 
@@ -28,12 +26,10 @@ def mixed(model, plan_step, ctx) -> StepOutcome:
         raise ValueError("mixed needs exactly one of keep=N or budget_bpw=X")
     calibration = ctx.calibrate(p["calib"])
     rows = calibration.rows[:8]
-    key = f"{ctx.model_name}-{p['bits']}b-g{p['group']}-{calibration.describe()['sha256']}-{len(rows)}"
+    key = f"v2-{ctx.model_name}-{p['bits']}b-g{p['group']}-{calibration.describe()['sha256']}-{len(rows)}"
     ranking = block_sensitivity(model, rows, ctx.device, p["bits"], p["group"], key.replace("/", "_"))
     layers = model.model.layers
-    out_features = {i: sum(m.out_features for m in layers[i].modules() if isinstance(m, torch.nn.Linear))
-                    for i in range(len(layers))}
-    kept = choose_kept_blocks(ranking, out_features, p["bits"], p["group"], p["keep"], p["budget_bpw"])
+    kept = choose_kept_blocks(ranking, p["bits"], p["group"], p["keep"], p["budget_bpw"])
     rest = [i for i in range(len(layers)) if i not in kept]
     quantize_blocks(model, [f"model.layers.{i}.*" for i in kept], 8, p["group"])
     optimizer = HqqOptimizer() if p["method"] == "hqq" else None

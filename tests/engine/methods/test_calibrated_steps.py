@@ -85,7 +85,10 @@ def test_mixed_meets_its_budget_by_an_independent_count(tiny_model):
     counted = _linear_state_bits(outcome.model) / params  # bytes actually held, from the state dict
     assert counted <= 7.5 + 0.05  # scalar input/output scales of quanto modules are the 0.05 slack
     assert outcome.extras["kept_blocks"]  # int4 g32 is 6 bpw: 7.5 leaves room for one int8 block
-    assert linear_bits(1000, 10, 4, 32) == 1000 * 4 + 1000 / 32 * 64  # the planner's own formula, by hand
+    # The planner's formula by hand: 4-bit values plus a 64-bit scale+shift per group; quanto's
+    # own fallback group (96) where 128 does not divide 576.
+    assert linear_bits(10, 100, 4, 20) == 1000 * 4 + 1000 / 20 * 64
+    assert linear_bits(1536, 576, 4, 128) == 1536 * 576 * 4 + 1536 * 576 / 96 * 64
 
 
 def test_calibration_check_doubles_calibrated_plans_only():
