@@ -32,6 +32,7 @@ prompts.show()
 
 st.subheader("4. Cost and verdict")
 settings = settings_form.run_settings(device)
+settings.show()
 
 st.divider()
 problems = model.blocking + plans.blocking + prompts.blocking + settings.blocking

@@ -16,6 +16,12 @@ PRIMARY = {
     "perplexity": "Perplexity (relative increase)",
     "kl_divergence": "KL divergence from the baseline (tolerance in nats)",
 }
+CALIBRATION = {
+    "auto": "Automatic: the held-out prompts when there are any, else generic texts",
+    "prompts": "The held-out share of my prompts",
+    "texts": "Generic texts shipped with the tool",
+    "both": "Both",
+}
 # Lighter than the CLI's defaults so a first run on a 2-core CPU takes minutes; raise them for publication.
 EFFORT = {"decode_steps": 8, "repeats": 2, "max_new_tokens": 16, "eval_tokens": 1024, "eval_batch": 16}
 
@@ -62,6 +68,9 @@ def run_settings(device: str) -> Choice:
                                                                 "most this much worse than the baseline's.")
     calibration = c.number_input("Calibration share", 0.0, 0.9, 0.0, 0.05, key="calibration_share",
                                  help="Share of the prompts held out for methods that calibrate; never scored.")
+    source = a.selectbox("Calibration data for calibrated steps", list(CALIBRATION), format_func=CALIBRATION.get,
+                         key="calibration_source", help="What SmoothQuant, mixed precision and distillation "
+                                                        "learn from, unless a step says otherwise (calib=...).")
     with st.expander("Measurement effort"):
         st.caption("Lighter than the command line's defaults so a first run takes minutes on a CPU. Latency is the "
                    "median of repeats x decode steps after a warm-up.")
@@ -77,11 +86,17 @@ def run_settings(device: str) -> Choice:
                                                                         "have no reference answers."),
             "eval_batch": cols[4].number_input("Prompts per batch", 1, 256, EFFORT["eval_batch"], key="eval_batch"),
         }
+        keep = st.checkbox("Keep each compressed model on disk (safetensors, in the store's artifacts folder)",
+                           value=True, key="keep_artifacts")
     settings = {
         "device": device, "prompt_tokens": int(prompt_tokens), "output_tokens": int(output_tokens),
         "batch_sizes": batch_sizes, "cost_batch": int(cost_batch), "hardware": hardware, "price_per_hour": price,
         "utilisation": float(utilisation), "primary": None if primary == "auto" else primary,
-        "tolerance_pct": float(tolerance), "calibration_share": float(calibration), "keep_artifacts": True,
+        "tolerance_pct": float(tolerance), "calibration_share": float(calibration), "keep_artifacts": bool(keep),
+        "calibration": source,
         **{k: int(v) for k, v in effort.items()},
     }
-    return Choice(settings)
+    errors = []
+    if source in ("prompts", "both") and not calibration:
+        errors.append("calibrating on your prompts needs a calibration share above 0")
+    return Choice(settings, errors)

@@ -82,6 +82,15 @@ def test_good_upload_is_previewed(app):
     assert at.dataframe[0].value["prompt"].tolist() == ["What is 3 + 4?", "Name a primary colour."]
 
 
+def test_calibrating_on_prompts_needs_a_share(app):
+    at = app()
+    at.selectbox(key="calibration_source").set_value("prompts").run()
+    assert any("needs a calibration share above 0" in e for e in texts(at, "error"))
+    assert at.button(key="start_run").disabled is True
+    at.number_input(key="calibration_share").set_value(0.25).run()
+    assert not at.error and at.button(key="start_run").disabled is False
+
+
 def test_shape_model_skips_prompts(app):
     at = app()
     at.selectbox(key="model_source").set_value("Shape only (random weights, any size)").run()

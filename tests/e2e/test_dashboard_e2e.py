@@ -103,7 +103,11 @@ def test_a_run_from_the_browser_survives_a_reload_and_shows_results(server):
         for label, value in (("Decode steps timed", 2), ("Repeats", 1), ("Tokens generated per prompt", 4),
                              ("Evaluation-text tokens", 64), ("Prompt tokens per query", 16)):
             set_number(page, label, value)
+        page.set_viewport_size({"width": 1400, "height": 2700})
+        page.get_by_role("heading", name="New run").scroll_into_view_if_needed()
+        settled(page)
         page.screenshot(path=ARTIFACTS / "e2e-1-new-run.png", full_page=True)
+        page.set_viewport_size({"width": 1400, "height": 2000})
         page.get_by_role("button", name="Start run").click()
 
         page.wait_for_url(re.compile(r".*/run\?job=\w+"))
