@@ -29,6 +29,6 @@ def hqq4(model, plan_step, ctx) -> StepOutcome:
 
 
 @step("hqq2", "2-bit weights with HQQ-optimised scales and zero-points (quanto); no calibration data.",
-      params={"group": Param(int, 32, (16, 32, 64, 128, 256), "weights per scale group")})
+      params={"group": Param(int, 16, (16, 32, 64, 128, 256), "weights per scale group (16: HQQ helps at 2 bits)")})
 def hqq2(model, plan_step, ctx) -> StepOutcome:
     return _hqq(model, 2, plan_step, ctx)
