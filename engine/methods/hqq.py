@@ -9,6 +9,8 @@ here in seconds (GPTQ and AWQ need calibrated Hessians/activations and a GPU to 
 
 from __future__ import annotations
 
+import torch
+
 from engine.methods.backend_quanto import quantize_quanto
 from engine.registry import Param, StepOutcome, resolved_params, step
 
@@ -17,7 +19,8 @@ def _hqq(model, bits: int, plan_step, ctx) -> StepOutcome:
     from optimum.quanto.tensor.optimizers import HqqOptimizer
 
     group = resolved_params(plan_step)["group"]
-    outcome = quantize_quanto(model, bits, group, ctx, optimizer=HqqOptimizer())
+    with torch.no_grad():  # the solver's iterations need no autograd graph
+        outcome = quantize_quanto(model, bits, group, ctx, optimizer=HqqOptimizer())
     outcome.kernel_path = outcome.kernel_path.replace("grouped", "grouped, HQQ-optimised")
     return outcome
 
