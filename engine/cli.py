@@ -151,6 +151,29 @@ def export(run_id: str, format: str = typer.Option("json", help="json or csv"),
         sys.stdout.write(text)
 
 
+@app.command()
+def report(runs: list[str] = typer.Argument(..., help="run ids or unique prefixes; several make one comparison"),
+           format: str = typer.Option("html", "--format", "-f",
+                                      help="html, pdf, md, disclosure, csv, json, prompts-csv or prompts-jsonl"),
+           output: Path | None = typer.Option(None, "-o", "--output", help="file to write (default: "
+                                                                           "compecon-report-RUN.EXT here)"),
+           prompts_csv: Path | None = typer.Option(None, "--prompts-csv", help="also write the per-prompt CSV here"),
+           samples: int = typer.Option(3, help="prompts shown per plan (those it broke first)")):
+    """A report to forward: HTML, PDF, Markdown, CSV/JSON, and the compression disclosure card."""
+    from engine.reports import ReportError, check_format, write_report
+    from engine.store import Store
+
+    try:
+        check_format(format)
+        store = Store()
+        path = write_report(store, runs, format, output, samples)
+        typer.echo(f"{format} report written to {path}")
+        if prompts_csv:
+            typer.echo(f"per-prompt CSV written to {write_report(store, runs, 'prompts-csv', prompts_csv)}")
+    except ReportError as error:
+        _fail(str(error))
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def ui(ctx: typer.Context):
     """Start the dashboard; Streamlit's own options pass through (e.g. --server.port 8600)."""

@@ -1,0 +1,393 @@
+"""Gather stored runs into one plain report model that every format renders: the verdict first,
+then tables with deltas against the baseline, slices, per-prompt samples, every cost assumption,
+the evaluation data, the exact plans and the command that repeats the run, and the environment.
+
+Nothing here formats for a medium: HTML, PDF and Markdown escape the strings as they render them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.chart_style import plan_colours
+from engine.explain import slower_than_baseline
+from engine.reports import tables
+from engine.reports.environment import generated_at, software
+from engine.reports.formatting import num, timestamp
+from engine.reports.repeat import repeat_command, repeat_notes
+from engine.reports.samples import PromptSample, worst_prompts
+
+
+class ReportError(ValueError):
+    """A report that cannot be made (unknown run, unknown format); the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Headline:
+    sentence: str
+    plan: str | None  # the recommended plan, if any
+    kind: str  # recommend | keep | none | not-applicable | incomplete
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    text: str  # as written in the plan, e.g. int4:group=64
+    name: str
+    doc: str
+    params: dict  # every parameter, defaults filled in
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    plan: str
+    colour: str
+    status: str
+    steps: tuple
+    backend: str | None
+    kernel_path: str | None
+    decode_path: str | None
+    notes: tuple
+    calibration: tuple  # descriptions of the data each calibrated step saw
+    error: str | None
+    sensitivity: tuple = ()  # ({block, kl, params}, ...) when a step measured layer sensitivity
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    created: str
+    status: str
+    model: dict
+    device: dict
+    headline: Headline
+    key_points: tuple  # short sentences a PM reads first
+    facts: tuple  # (label, value) for the run's header
+    savings: tables.Table
+    performance: tables.Table
+    accuracy: tables.Table | None
+    slices: tables.Table | None
+    samples: tuple  # PromptSample, ...
+    cost_assumptions: tuple  # (label, value)
+    evaluation: tuple  # (label, value)
+    plans: tuple  # PlanSpec, ...
+    command: str
+    command_notes: tuple
+    hardware: tuple  # (label, value)
+    explanations: tuple  # (plan, text): why a plan is slower than the baseline
+    model_notes: tuple
+    record: dict = field(repr=False, default_factory=dict)
+    prompt_records: tuple = field(repr=False, default=())
+    prompt_set: dict | None = field(repr=False, default=None)
+
+    @property
+    def title(self) -> str:
+        return f"{self.model['name']} · run {self.run_id}"
+
+    @property
+    def accuracy_applicable(self) -> bool:
+        return self.accuracy is not None
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    generated: str
+    tool_version: str
+    software: tuple  # (label, value): the tool, Python, platform and library versions
+    runs: tuple  # RunReport, ...
+    comparison: tables.Table | None  # across runs, when there are several
+
+    @property
+    def records(self) -> list[dict]:
+        return [r.record for r in self.runs]
+
+
+def headline(record: dict) -> Headline:
+    rec = record.get("recommendation") or {}
+    done = sum(p.get("status") == "ok" for p in record["plans"])
+    warning = None
+    if record["status"] != "done":
+        warning = (f"This run is {record['status']}: {done} of {len(record['plans'])} plans finished. "
+                   "There is no recommendation until every plan has run; the figures are those finished.")
+    if not tables.accuracy_applicable(record) and record["plans"]:
+        sentence = rec.get("reason") or ("Accuracy is not applicable to a random-weight shape; compare size, "
+                                         "speed and cost only.")
+        return Headline(sentence, None, "not-applicable", warning)
+    if not rec:
+        return Headline("No recommendation was recorded for this run.", None, "incomplete", warning)
+    if rec.get("plan") is None:
+        return Headline(rec.get("reason", ""), None, "none", warning)
+    kind = "keep" if rec["plan"] == record["plans"][0]["plan"] else "recommend"
+    return Headline(rec.get("reason", ""), rec["plan"], kind, warning)
+
+
+def key_points(record: dict) -> tuple:
+    """The run in a few plain sentences: smallest, cheapest, slower than the baseline, accuracy, failures."""
+    plans = record["plans"]
+    base = plans[0]
+    if base.get("status") != "ok":
+        return ()
+    done = [p for p in plans[1:] if p.get("status") == "ok"]
+    points = []
+    base_cost = base["cost"]["usd_per_1k_queries"]
+    if done:
+        small = min(done, key=lambda p: p["size"]["weight_bytes"])
+        change = 100 * (small["size"]["weight_bytes"] / base["size"]["weight_bytes"] - 1)
+        points.append(f"Smallest: {small['plan']}, {change:+.1f}% weights ({small['size']['weight_bytes'] / 1e6:,.1f} "
+                      f"MB vs {base['size']['weight_bytes'] / 1e6:,.1f} MB).")
+        cheap = min(done, key=lambda p: p["cost"]["usd_per_1k_queries"])
+        cost = cheap["cost"]["usd_per_1k_queries"]
+        if cost < base_cost:
+            points.append(f"Cheapest to serve: {cheap['plan']} at ${cost:,.4f} per 1,000 queries "
+                          f"({100 * (cost / base_cost - 1):+.1f}% vs {base['plan']}).")
+        else:
+            points.append(f"No compressed plan is cheaper to serve than {base['plan']} (${base_cost:,.4f} per 1,000 "
+                          f"queries) on {record['device']['name']}.")
+        slower = [p["plan"] for p in done if p["latency"]["tpot_ms"] > base["latency"]["tpot_ms"]]
+        if slower:
+            points.append(f"{len(slower)} of {len(done)} compressed plans decode slower than the baseline on this "
+                          f"hardware ({', '.join(slower)}), which raises their cost per query.")
+    if tables.accuracy_applicable(record):
+        judged = [p for p in done if (p.get("verdict") or {}).get("within") is not None]
+        outside = [p["plan"] for p in judged if not p["verdict"]["within"]]
+        rule = ((record.get("settings") or {}).get("verdict") or {}).get("rule", "the tolerance")
+        if judged:
+            points.append(f"{len(judged) - len(outside)} of {len(judged)} compressed plans stay {rule}"
+                          + (f"; outside: {', '.join(outside)}." if outside else "."))
+    else:
+        points.append("Accuracy was not measured: the model has random weights (shape-only).")
+    for p in plans[1:]:
+        if p.get("status") == "failed":
+            points.append(f"{p['plan']} failed: {(p.get('error') or '')[:140]}")
+    return tuple(points)
+
+
+def _step_info(step: dict, seconds: dict) -> StepInfo:
+    from engine.plan import Step
+    from engine.registry import STEPS, resolved_params
+
+    parsed = Step.from_dict(step)
+    spec = STEPS.get(parsed.name)
+    params = resolved_params(parsed) if spec else dict(parsed.params)
+    return StepInfo(str(parsed), parsed.name, spec.doc if spec else "", params, seconds.get(str(parsed)))
+
+
+def _calibration(plan: dict) -> tuple:
+    """What calibration data each calibrated step used: from its extras and its notes."""
+    found = []
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "calibration" and isinstance(inner, dict):
+                    found.append(f"{where}: " + ", ".join(f"{k} {v}" for k, v in inner.items()))
+                else:
+                    walk(inner, key)
+
+    walk(plan.get("extras") or {}, "calibration")
+    found += [note for note in plan.get("notes") or [] if "calibrat" in note.lower()]
+    return tuple(dict.fromkeys(found))
+
+
+def plan_specs(record: dict) -> tuple:
+    colours = plan_colours([p["plan"] for p in record["plans"]])
+    specs = []
+    for plan in record["plans"]:
+        steps = plan.get("steps") or []
+        if not steps:  # a plan that never started: parse its string for the steps
+            from engine.plan import parse
+
+            try:
+                steps = parse(plan["plan"]).to_dict()["steps"]
+            except ValueError:
+                steps = []
+        latency = plan.get("latency") or {}
+        specs.append(PlanSpec(
+            plan["plan"], colours[plan["plan"]], plan.get("status", "?"),
+            tuple(_step_info(s, plan.get("step_seconds") or {}) for s in steps),
+            plan.get("backend"), plan.get("kernel_path"), latency.get("decode_path"),
+            tuple(plan.get("notes") or ()), _calibration(plan), plan.get("error"),
+            tuple((plan.get("extras") or {}).get("sensitivity") or ())))
+    return tuple(specs)
+
+
+def cost_assumptions(record: dict) -> tuple:
+    from engine.cost import load_prices
+
+    s = record["settings"]
+    cost = s["cost"]
+    price_row = load_prices().get(cost["hardware"])
+    price_source = (f"price table: {price_row.source} ({price_row.date})" if price_row
+                    and abs(price_row.usd_per_hour - cost["price_per_hour"]) < 1e-12 else "set by the user")
+    bandwidth = s.get("bandwidth") or {}
+    rows = [
+        ("Hardware priced", cost["hardware"]),
+        ("Price", f"${cost['price_per_hour']:g} per hour ({price_source})"),
+        ("Utilisation", f"{cost['utilisation']:.0%} of paid time spent serving queries"),
+        ("Tokens per query", f"{cost['prompt_tokens']} prompt + {cost['output_tokens']} output tokens"),
+        ("Batch size priced", f"{cost['batch_size']} (queries decoded together)"),
+        ("Formula", "cost per 1,000 queries (USD) = price per hour / 3600 × (time to first token + time per "
+                    "output token × output tokens) / batch size × 1000 / utilisation"),
+        ("Latency measured", f"batch sizes {', '.join(map(str, s.get('batch_sizes') or [1]))}; "
+                             f"{s['decode_steps']} decode steps × {s['repeats']} timed repeats after warm-up; "
+                             f"medians"),
+    ]
+    if bandwidth:
+        rows.append(("Memory bandwidth (roofline)",
+                     f"{num(bandwidth.get('bytes_per_s', 0) / 1e9, ',.1f', 'GB/s')} ({bandwidth.get('source')})"))
+    return tuple(rows)
+
+
+def evaluation_data(record: dict, prompt_set: dict | None) -> tuple:
+    s = record["settings"]
+    if not tables.accuracy_applicable(record):
+        return (("Accuracy", "not applicable: the model has random weights (a shape-only model), so only size, "
+                             "speed and cost were measured"),)
+    info = s.get("prompts")
+    rows = []
+    if info:
+        rows += [("Prompt set", f"'{info.get('name')}', {info['size']} prompts"),
+                 ("sha256", info["sha256"]),
+                 ("Evaluated", f"{info['evaluation']} prompts (greedy outputs of up to {s.get('max_new_tokens')} "
+                               f"tokens)"),
+                 ("Held out for calibration", f"{info['calibration']} prompts (share "
+                                              f"{info.get('calibration_share', 0):g}, seed {info.get('seed', 0)}); "
+                                              "never scored")]
+        if s.get("limit"):
+            rows.append(("Limit", f"only the first {s['limit']} prompts were used"))
+        items = (prompt_set or {}).get("items") or []
+        if items:
+            refs = sum(i.get("reference") is not None for i in items)
+            choices = sum(i.get("choices") is not None for i in items)
+            categories = sorted({i["category"] for i in items if i.get("category")})
+            rows.append(("Contents", f"{refs} with a reference answer, {choices} multiple choice; categories: "
+                                     f"{', '.join(categories) or 'none'}"))
+    base = next((p for p in record["plans"] if p.get("status") == "ok"), {})
+    acc = base.get("accuracy") or {}
+    if acc.get("perplexity_source") == "references":
+        rows.append(("Perplexity measured on", "the reference answers, given their prompts"))
+    else:
+        rows.append(("Perplexity measured on", f"sample_data/eval_texts.txt (up to {s.get('eval_tokens')} tokens)"))
+    rows.append(("Calibration data setting", s.get("calibration", "auto")))
+    verdict = s.get("verdict") or {}
+    if verdict.get("rule"):
+        rows.append(("Verdict rule", verdict["rule"]))
+    return tuple(rows)
+
+
+def device_text(device: dict) -> str:
+    name, kind = device.get("name") or "?", device.get("type") or "?"
+    return name if kind.lower() in name.lower() else f"{name} ({kind})"
+
+
+def hardware(record: dict) -> tuple:
+    device = record["device"]
+    backends = sorted({p.get("backend") for p in record["plans"] if p.get("backend")})
+    return (("Device", device_text(device)),
+            ("Backends", ", ".join(backends) or "n/a"),
+            ("Run created", timestamp(record.get("created"))))
+
+
+def run_facts(record: dict) -> tuple:
+    model = record["model"]
+    ok = sum(p.get("status") == "ok" for p in record["plans"])
+    params = model.get("params")
+    return (("Model", f"{model['name']} ({model.get('source', '?')}"
+                      + (f", {params / 1e6:,.1f} M parameters)" if params else ")")),
+            ("Device", device_text(record["device"])),
+            ("Run", f"{record['run_id']}, created {timestamp(record.get('created'))}, {record['status']}"),
+            ("Plans", f"{ok} of {len(record['plans'])} finished; baseline {record['plans'][0]['plan']}"))
+
+
+def build_run(record: dict, prompt_records: list[dict] = (), prompt_set: dict | None = None,
+              samples_per_plan: int = 3) -> RunReport:
+    return RunReport(
+        run_id=record["run_id"], created=record.get("created", ""), status=record["status"],
+        model=record["model"], device=record["device"], headline=headline(record), key_points=key_points(record),
+        facts=run_facts(record),
+        savings=tables.savings_table(record), performance=tables.performance_table(record),
+        accuracy=tables.accuracy_table(record), slices=tables.slice_table(record),
+        samples=tuple(worst_prompts(record, list(prompt_records), samples_per_plan)),
+        cost_assumptions=cost_assumptions(record), evaluation=evaluation_data(record, prompt_set),
+        plans=plan_specs(record), command=repeat_command(record), command_notes=tuple(repeat_notes(record)),
+        hardware=hardware(record), explanations=tuple(slower_than_baseline(record)),
+        model_notes=tuple(record["model"].get("notes") or ()), record=record,
+        prompt_records=tuple(prompt_records), prompt_set=prompt_set,
+    )
+
+
+COMPARISON = (
+    tables.Column("run", "Run", numeric=False), tables.Column("model", "Model", numeric=False),
+    tables.Column("device", "Device", numeric=False), tables.Column("plan", "Plan", numeric=False),
+    tables.Column("weights", "Weights (MB)"), tables.Column("tpot", "Time per output token (ms)"),
+    tables.Column("cost", "Cost per 1,000 queries (USD)"), tables.Column("cost_change", "Cost vs own baseline (%)"),
+    tables.Column("accuracy", "Accuracy vs own baseline"),
+    tables.Column("verdict", "Verdict", numeric=False),
+)
+
+
+def comparison_table(records: list[dict]) -> tables.Table:
+    """Every plan of every run in one table; each delta against that run's own baseline."""
+    rows = []
+    for record in records:
+        perf = {r.plan: r for r in tables.performance_table(record).rows}
+        savings = {r.plan: r for r in tables.savings_table(record).rows}
+        for plan in record["plans"]:
+            row = perf[plan["plan"]]
+            cells = {"run": tables.Cell(record["run_id"]), "model": tables.Cell(record["model"]["name"]),
+                     "device": tables.Cell(record["device"]["name"]), "plan": tables.Cell(plan["plan"])}
+            if plan.get("status") == "ok":
+                cells.update({k: row.cells[k] for k in ("weights", "tpot", "cost", "cost_change")})
+                cells["accuracy"] = savings[plan["plan"]].cells["accuracy"]
+                cells["verdict"] = savings[plan["plan"]].cells["verdict"]
+            rows.append(tables.Row(plan["plan"], row.colour, row.status, cells, row.baseline, row.recommended,
+                                   row.note))
+    devices = {record["device"]["name"] for record in records}
+    columns = COMPARISON if len(devices) > 1 else tuple(c for c in COMPARISON if c.key != "device")
+    where = "" if len(devices) > 1 else f"All runs ran on {next(iter(devices))}. "
+    return tables.Table("All runs side by side", columns, tuple(rows),
+                        where + "Each run is compared with its own baseline: runs on different models or hardware are "
+                        "not comparable number for number, but their savings are. Colours follow each run's plan "
+                        "order.")
+
+
+def load_runs(store, run_ids: list[str]) -> list[tuple[dict, list[dict], dict | None]]:
+    """(record, per-prompt records, prompt set) per run; unknown ids raise ReportError naming them."""
+    if not run_ids:
+        raise ReportError("name at least one run (see `compecon runs`)")
+    loaded, seen = [], set()
+    for run_id in run_ids:
+        try:
+            record = store.get_run(run_id)
+        except KeyError as error:
+            raise ReportError(f"{error.args[0]} (see `compecon runs`)") from None
+        if record["run_id"] in seen:
+            continue
+        seen.add(record["run_id"])
+        info = (record.get("settings") or {}).get("prompts")
+        prompt_set = None
+        if info:
+            try:
+                prompt_set = store.get_prompt_set(info["sha256"])
+            except KeyError:
+                prompt_set = None
+        loaded.append((record, store.prompt_records(record["run_id"]), prompt_set))
+    return loaded
+
+
+def build_report(store, run_ids: list[str], samples_per_plan: int = 3) -> Report:
+    runs = tuple(build_run(record, prompts, prompt_set, samples_per_plan)
+                 for record, prompts, prompt_set in load_runs(store, run_ids))
+    models = list(dict.fromkeys(r.model["name"] for r in runs))
+    title = (f"Compression report: {models[0]}" if len(models) == 1
+             else f"Compression report: {len(runs)} runs, {', '.join(models)}")
+    from engine import __version__
+
+    return Report(title, generated_at(), __version__, tuple(software()), runs,
+                  comparison_table([r.record for r in runs]) if len(runs) > 1 else None)
+
+
+__all__ = ["Headline", "PlanSpec", "PromptSample", "Report", "ReportError", "RunReport", "StepInfo", "build_report",
+           "build_run"]
