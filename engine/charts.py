@@ -62,7 +62,7 @@ def latency_chart(record: dict, height: int = 340) -> go.Figure:
         return empty_figure("Latency: no finished plan yet", height)
     colours = _colours(record)
     batch = plans[0]["latency"]["batch_size"]
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16,
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                         subplot_titles=("Time to first token", "Time per output token"))
     for col, key in ((1, "ttft_ms"), (2, "tpot_ms")):
         metric = METRICS[key]
@@ -72,7 +72,8 @@ def latency_chart(record: dict, height: int = 340) -> go.Figure:
             text=[fmt(metric, v) for v in values], textposition="outside", cliponaxis=False,
             hovertext=[_hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
         ), row=1, col=col)
-        fig.update_yaxes(title_text=f"ms, batch {batch}", row=1, col=col, **style.value_axis(values, metric))
+        fig.update_yaxes(title_text=f"ms at batch {batch}" if col == 1 else None, row=1, col=col,
+                         **style.value_axis(values, metric))
     fig.update_layout(template=TEMPLATE, height=height)
     fig.update_annotations(font_size=14)
     return fig
@@ -153,7 +154,7 @@ def cost_accuracy_scatter(record: dict, height: int = 420) -> go.Figure:
     limit = (plans[0].get("verdict") or {}).get("limit")
     if limit is not None and metric.key != "kl_divergence":
         fig.add_hline(y=limit * metric.scale, line=dict(color=style.OUTSIDE, dash="dot", width=1),
-                      annotation_text="tolerance limit", annotation_position="bottom right")
+                      annotation_text="tolerance limit", annotation_position="bottom left")
     fig.update_layout(template=TEMPLATE, height=height, title="Cost vs accuracy (filled: Pareto front)",
                       xaxis=dict(title="Cost per 1,000 queries (USD)",
                                  **style.value_axis([pt[1] for pt in points], METRICS["usd_per_1k_queries"])),

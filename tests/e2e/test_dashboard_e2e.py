@@ -90,6 +90,7 @@ def test_a_run_from_the_browser_survives_a_reload_and_shows_results(server):
     url, queue = server
     ARTIFACTS.mkdir(exist_ok=True)
     expect = playwright.expect
+    expect.set_options(timeout=90_000)  # a cold page imports the engine first; CI machines are slow
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
