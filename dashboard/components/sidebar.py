@@ -7,18 +7,26 @@ import streamlit as st
 from dashboard.components import services
 
 
+def _active_link(active: dict | None) -> None:
+    if active is None:
+        return
+    plans = (active.get("progress") or {}).get("plans") or []
+    done = sum(p["state"] in ("ok", "failed") for p in plans)
+    label = f"{active['status'].capitalize()}: {active['spec']['model']}" + (f" · {done}/{len(plans)}" if plans else "")
+    st.page_link("app_pages/run.py", label=label, icon=":material/autorenew:", query_params={"job": active["job_id"]})
+
+
+@st.fragment(run_every=2.0)
+def _live_active_link() -> None:
+    """Polls only while a job is active, so the link's state keeps up with the Run page."""
+    _active_link(services.queue().active_job())
+
+
 def render() -> None:
     queue = services.queue()
     with st.sidebar:
-        active = queue.active_job()
-        if active:
-            progress = active.get("progress") or {}
-            plans = progress.get("plans") or []
-            done = sum(p["state"] in ("ok", "failed") for p in plans)
-            label = f"{active['status'].capitalize()}: {active['spec']['model']}" + (
-                f" · {done}/{len(plans)}" if plans else "")
-            st.page_link("app_pages/run.py", label=label, icon=":material/autorenew:",
-                         query_params={"job": active["job_id"]})
+        if queue.active_job() is not None:
+            _live_active_link()
         st.caption("Store")
         st.code(str(queue.path), language=None, wrap_lines=True)
         devices = services.devices()
