@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.components import services, tables
-from engine import charts
+from engine import charts, charts_training
 from engine.explain import slower_than_baseline
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
@@ -80,6 +80,14 @@ def chart_grid(record: dict) -> None:
     throughput = charts.throughput_chart(record)
     if throughput is not None:
         plot(throughput, "chart_throughput")
+    break_even = charts_training.break_even_chart(record)
+    if break_even is not None:
+        plot(break_even, "chart_break_even")
+        st.caption("Training cost at the run's hardware price, then the measured cost per query; "
+                   "a trained plan pays back where its line crosses the baseline's. " + assumptions)
+    sensitivity = charts_training.sensitivity_chart(record)
+    if sensitivity is not None:
+        plot(sensitivity, "chart_sensitivity")
 
 
 def comparison(record: dict) -> None:

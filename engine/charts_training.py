@@ -1,0 +1,57 @@
+"""Charts for what trained and calibrated plans add: the break-even of paying for training up
+front, and the per-block sensitivity ranking behind mixed precision (pure plotly)."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from engine.chart_style import TEMPLATE
+from engine.charts import _colours, ok_plans
+
+
+def break_even_chart(record: dict, height: int = 380) -> go.Figure | None:
+    """Cumulative cost against queries served: baseline vs every plan that paid for training.
+    A trained plan starts at its training cost and grows more slowly; the lines cross at break-even."""
+    plans = ok_plans(record)
+    trained = [p for p in plans if p.get("economics")]
+    if not trained or not plans:
+        return None
+    base = plans[0]
+    horizon = max([p["economics"]["break_even_queries"] or 0 for p in trained] + [1000]) * 3
+    xs = [horizon * i / 50 for i in range(51)]
+    colours = _colours(record)
+    fig = go.Figure()
+    for p in [base, *trained]:
+        upfront = (p.get("economics") or {}).get("training_usd", 0.0)
+        per_query = p["cost"]["usd_per_1k_queries"] / 1000.0
+        fig.add_trace(go.Scatter(
+            x=xs, y=[upfront + per_query * x for x in xs], mode="lines", name=p["plan"],
+            line=dict(color=colours[p["plan"]], width=3),
+            hovertemplate=p["plan"] + "<br>%{x:,.0f} queries: $%{y:,.4f}<extra></extra>"))
+        even = (p.get("economics") or {}).get("break_even_queries")
+        if even:
+            fig.add_trace(go.Scatter(x=[even], y=[upfront + per_query * even], mode="markers+text",
+                                     marker=dict(size=11, color=colours[p["plan"]], symbol="diamond"),
+                                     text=[f"break-even {even:,.0f}"], textposition="top left", showlegend=False,
+                                     hoverinfo="skip"))
+    fig.update_layout(template=TEMPLATE, height=height,
+                      title="Cumulative cost vs queries served (training paid up front)",
+                      xaxis=dict(title="queries served"), yaxis=dict(title="cumulative cost (USD)"))
+    return fig
+
+
+def sensitivity_chart(record: dict, height: int = 340) -> go.Figure | None:
+    """KL divergence when only one decoder block is quantized, per block; kept blocks highlighted."""
+    plan = next((p for p in ok_plans(record) if (p.get("extras") or {}).get("sensitivity")), None)
+    if plan is None:
+        return None
+    ranking = plan["extras"]["sensitivity"]
+    kept = set(plan["extras"].get("kept_blocks") or [])
+    fig = go.Figure(go.Bar(
+        x=[r["block"] for r in ranking], y=[r["kl"] for r in ranking],
+        marker_color=["#dc2626" if r["block"] in kept else "#64748b" for r in ranking],
+        hovertemplate="block %{x}: KL %{y:.4f} nats<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, height=height,
+                      title=f"Layer sensitivity ({plan['plan']}; red: kept at int8)",
+                      xaxis=dict(title="decoder block", dtick=1), yaxis=dict(title="KL vs float (nats)"))
+    return fig
