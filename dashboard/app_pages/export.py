@@ -20,3 +20,19 @@ right.download_button("Download CSV (one row per plan)", to_csv(record), file_na
                       mime="text/csv", icon=":material/table:", key="export_csv")
 st.caption("The JSON carries every figure, the settings and cost assumptions, the verdict rule and the prompt "
            "set's sha256; CSV cells that a spreadsheet would run as formulas are neutralised.")
+
+st.subheader("Reports to forward")
+st.caption("Built on click from the stored run: a self-contained HTML page (works offline), a PDF with a one-page "
+           "cover, and the compression disclosure card (Markdown). Prompts and outputs are escaped.")
+formats = {"HTML report": ("html", "text/html"), "PDF report": ("pdf", "application/pdf"),
+           "Disclosure card (Markdown)": ("disclosure", "text/markdown")}
+choice = st.radio("Report", list(formats), horizontal=True, key="report_format")
+fmt, mime = formats[choice]
+if st.button(f"Build {choice}", key="build_report", icon=":material/description:"):
+    with st.spinner(f"Building the {choice} ..."):
+        st.session_state["report_bytes"] = (run_id, fmt, services.report_bytes(run_id, fmt))
+built = st.session_state.get("report_bytes")
+if built and built[0] == run_id and built[1] == fmt:
+    suffix = {"html": "html", "pdf": "pdf", "disclosure": "md"}[fmt]
+    st.download_button(f"Download {choice}", built[2], file_name=f"compecon-{run_id}.{suffix}", mime=mime,
+                       key="download_report", icon=":material/download:")

@@ -96,3 +96,10 @@ def run_record(run_id: str) -> dict | None:
 
 def run_label(row: dict) -> str:
     return f"{row['run_id']} · {row['created'][:16].replace('T', ' ')} · {row['model']} · {row['status']}"
+
+
+def report_bytes(run_id: str, fmt: str) -> bytes:
+    """A forwardable report of one stored run (html, pdf or disclosure), rendered by the engine."""
+    from engine.reports import build_report, render
+
+    return render(build_report(store(), [run_id]), fmt)

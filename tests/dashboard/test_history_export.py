@@ -48,3 +48,11 @@ def test_export_offers_json_and_csv(app, embedded_record):
     labels = [b.label for b in at.get("download_button")]
     assert labels == ["Download JSON (full run record)", "Download CSV (one row per plan)"]
     assert any("2 of 2 plans finished" in c for c in texts(at, "caption"))
+
+
+def test_export_builds_an_html_report_on_click(app, embedded_record):
+    at = app("export", run=embedded_record["run_id"])
+    at.button(key="build_report").click().run()
+    assert not at.exception
+    labels = [b.label for b in at.get("download_button")]
+    assert "Download HTML report" in labels
