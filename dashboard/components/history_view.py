@@ -48,7 +48,10 @@ def compare(records: list[dict]) -> None:
                          "plan": p["plan"], **{METRICS[m].title: METRICS[m].value(p) for m in COMPARE_METRICS},
                          "verdict": {True: "within", False: "outside"}.get((p.get("verdict") or {}).get("within"),
                                                                             "n/a")})
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    frame = pd.DataFrame(rows)
+    formats = {METRICS[m].title: "{:,.4f}" if m in ("usd_per_1k_queries", "kl_divergence") else "{:,.2f}"
+               for m in COMPARE_METRICS}
+    st.dataframe(frame.style.format(formats, na_rep="–"), hide_index=True)
     metric = st.selectbox("Compare", COMPARE_METRICS, format_func=lambda m: METRICS[m].title, key="compare_metric")
     st.plotly_chart(charts.compare_runs(records, metric), theme=None, key="chart_compare",
                     config={"displaylogo": False})

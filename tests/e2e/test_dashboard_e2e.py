@@ -65,7 +65,11 @@ def server(tmp_path, compecon_home):
     for pid in workers:
         if pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
+    ARTIFACTS.mkdir(exist_ok=True)
     shutil.copy(tmp_path / "server.log", ARTIFACTS / "e2e-server.log")
+    worker_log = home / "logs" / "worker-cpu.log"
+    if worker_log.exists():
+        shutil.copy(worker_log, ARTIFACTS / "e2e-worker.log")
 
 
 def set_number(page, label: str, value: int) -> None:
@@ -132,14 +136,13 @@ def test_a_run_from_the_browser_survives_a_reload_and_shows_results(server):
         page.screenshot(path=ARTIFACTS / "e2e-3-after-reload.png", full_page=True)
         assert len(queue.list_jobs()) == 1  # the reload did not submit anything
 
-        link = page.get_by_role("link", name="Open the results")
-        link.wait_for(timeout=900_000)
+        expect(page.get_by_test_id("stMetric").filter(has_text="Status")).to_contain_text(
+            re.compile("done|failed|cancelled|interrupted"), timeout=900_000)
         job = queue.get_job(job_id)
         assert job["status"] == "done", job["error"]
-        expect(page.get_by_test_id("stMetric").filter(has_text="Status")).to_contain_text("done")
-        settled(page)
+        settled(page)  # the live view has given way to the finished one
         page.screenshot(path=ARTIFACTS / "e2e-4-run-done.png", full_page=True)
-        link.click()
+        page.get_by_role("link", name="Open the results").first.click()
         page.wait_for_url(re.compile(r".*/results\?run=\w+"))
         page.set_viewport_size({"width": 1400, "height": 3600})
         record = queue.store.get_run(job["run_id"])
