@@ -23,5 +23,5 @@ page = st.navigation({
         st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
     ],
 })
-sidebar.render()
+sidebar.render(on_run_page=page.url_path == "run")
 page.run()

@@ -22,10 +22,11 @@ def _live_active_link() -> None:
     _active_link(services.queue().active_job())
 
 
-def render() -> None:
+def render(on_run_page: bool = False) -> None:
+    """On the Run page the job is the page itself (and one polling fragment per page is plenty)."""
     queue = services.queue()
     with st.sidebar:
-        if queue.active_job() is not None:
+        if not on_run_page and queue.active_job() is not None:
             _live_active_link()
         st.caption("Store")
         st.code(str(queue.path), language=None, wrap_lines=True)
