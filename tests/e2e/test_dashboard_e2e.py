@@ -121,6 +121,7 @@ def test_a_run_from_the_browser_survives_a_reload_and_shows_results(server):
         expect(page.get_by_text("Plans finished")).to_be_visible()
         expect(page.get_by_test_id("stMetric").filter(has_text="Status")).to_contain_text(
             "running", timeout=600_000)
+        expect(page.get_by_test_id("stProgress").first).to_be_visible(timeout=600_000)  # a plan is under way
         settled(page)
         before = plans_finished(page)
         page.screenshot(path=ARTIFACTS / "e2e-2-run-progress.png", full_page=True)
