@@ -8,7 +8,7 @@ import csv
 import io
 import json
 
-from engine.exporting import CSV_FIELDS, safe_cell
+from engine.exporting import CSV_FIELDS, _get, safe_cell
 from engine.reports.content import Report, ReportError
 
 # The engine's export columns, then the accuracy and verdict columns a report adds.
@@ -21,15 +21,6 @@ PLAN_FIELDS = CSV_FIELDS + [
 ]
 PROMPT_FIELDS = ["index", "category", "prompt", "reference", "baseline_output", "output", "baseline_correct",
                  "correct", "kl", "top1_agreement", "same_generation"]
-
-
-def _get(record: dict, dotted: str):
-    value = record
-    for key in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
 
 
 def plans_csv(report: Report) -> str:
