@@ -199,18 +199,32 @@ def slice_heatmap(record: dict, height: int | None = None) -> go.Figure:
 
 
 def throughput_chart(record: dict, height: int = 340) -> go.Figure | None:
-    """Tokens per second against batch size; None when only one batch size was measured."""
-    plans = [p for p in ok_plans(record) if len(p["latency"].get("by_batch") or []) > 1]
+    """Tokens per second against batch size, one line per plan and decode path (plain dashed);
+    a ring marks each plan's cheapest acceptable batch. None when one batch size was measured."""
+    plans = [p for p in ok_plans(record) if len({r["batch_size"] for r in p["latency"].get("by_batch") or []}) > 1]
     if not plans:
         return None
     colours = _colours(record)
     fig = go.Figure()
     for p in plans:
         rows = p["latency"]["by_batch"]
-        fig.add_trace(go.Scatter(x=[r["batch_size"] for r in rows], y=[r["tokens_per_s"] for r in rows],
-                                 mode="lines+markers", name=p["plan"], line=dict(color=colours[p["plan"]], width=3),
-                                 hovertemplate=p["plan"] + "<br>batch %{x}: %{y:,.1f} tokens/s<extra></extra>"))
-    fig.update_layout(template=TEMPLATE, height=height, title="Throughput vs batch size",
+        paths = list(dict.fromkeys(r.get("path", "plain") for r in rows))
+        for path in paths:
+            mine = [r for r in rows if r.get("path", "plain") == path]
+            name = p["plan"] if len(paths) == 1 else f"{p['plan']} · {path}"
+            fig.add_trace(go.Scatter(
+                x=[r["batch_size"] for r in mine], y=[r["tokens_per_s"] for r in mine], mode="lines+markers",
+                name=name, line=dict(color=colours[p["plan"]], width=3, dash="dot" if path == "plain" else "solid"),
+                customdata=[[r.get("usd_per_1k_queries") or 0, r["tpot_ms"]] for r in mine],
+                hovertemplate=name + "<br>batch %{x}: %{y:,.1f} tokens/s, %{customdata[1]:,.1f} ms/token, "
+                "$%{customdata[0]:,.4f} per 1,000 queries<extra></extra>"))
+        best = p["latency"].get("best_batch")
+        if best:
+            fig.add_trace(go.Scatter(
+                x=[best["batch_size"]], y=[best["tokens_per_s"]], mode="markers", showlegend=False,
+                marker=dict(size=16, symbol="circle-open", color=colours[p["plan"]], line=dict(width=3)),
+                hovertemplate=f"{p['plan']}: cheapest batch within {best['max_tpot_ms']:,.0f} ms/token<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, height=height, title="Throughput vs batch size (ring: cheapest acceptable)",
                       xaxis=dict(title="batch size (queries decoded together)", type="log", dtick=0.30103),
                       yaxis=dict(title="Throughput (tokens/s)"))
     return fig

@@ -55,6 +55,9 @@ def run(
     utilisation: float = typer.Option(0.6, help="share of paid time spent serving, (0, 1]"),
     decode_steps: int = typer.Option(16, help="decode steps timed per repeat"),
     repeats: int = typer.Option(3, help="timed repeats after warm-up"),
+    decode_path: str = typer.Option("auto", help="plain, serving (static cache + CUDA graph), both, or auto "
+                                    "(both on a GPU, plain on a CPU)"),
+    max_tpot_ms: float = typer.Option(100.0, help="slowest acceptable ms per output token when picking a batch size"),
     eval_tokens: int = typer.Option(2048, help="evaluation tokens for perplexity/KL"),
     prompts: Path | None = typer.Option(None, help="your prompts: .jsonl, .csv or .txt"),
     calibration_share: float = typer.Option(0.0, help="share of the prompts held out for calibration"),
@@ -69,6 +72,7 @@ def run(
     from engine.calibration import calibration_variants
     from engine.evaluation.prompts import PromptFileError, load_prompts
     from engine.evaluation.verdict import Tolerance
+    from engine.measure.decode_paths import resolve_paths
     from engine.models import ModelError
     from engine.pipeline import RunError, RunSettings, plans_for, resolve_device
     from engine.pipeline import run as run_plans
@@ -83,6 +87,7 @@ def run(
             if prompt_set is None or calibration_share <= 0:
                 raise ValueError("--calibration-check needs --prompts and a --calibration-share above 0")
             plans = calibration_variants(plans)
+        resolve_paths(decode_path, "cpu")  # refuse an unknown path before anything runs
         if primary:
             Tolerance(primary, tolerance)  # refuse a bad metric before anything runs
         settings = RunSettings(
@@ -90,7 +95,8 @@ def run(
             hardware=hardware, price_per_hour=price_per_hour, utilisation=utilisation,
             decode_steps=decode_steps, repeats=repeats, eval_tokens=eval_tokens, primary=primary,
             tolerance_pct=tolerance, calibration_share=calibration_share, limit=limit,
-            max_new_tokens=max_new_tokens, calibration=calibration,
+            max_new_tokens=max_new_tokens, calibration=calibration, decode_path=decode_path,
+            max_tpot_ms=max_tpot_ms,
         )
         with ConsoleProgress() as progress:
             record = run_plans(model, plans, settings, progress=progress, prompts=prompt_set)

@@ -11,13 +11,14 @@ from dataclasses import asdict
 import torch
 
 from engine.calibration import Calibration, build_calibration
-from engine.cost import assumptions, cost_per_1k_queries, seconds_per_query
+from engine.cost import assumptions, seconds_per_query
 from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.verdict import Tolerance, default_metric, judge, recommend
 from engine.home import subdir
 from engine.measure import accuracy
-from engine.measure.latency import latency_result, measure_latency
+from engine.measure.decode_paths import measure_paths, price_rows, resolve_paths
+from engine.measure.latency import latency_result
 from engine.measure.memory import PeakMemory
 from engine.measure.roofline import bandwidth, device_name
 from engine.measure.size import save_artifact, weight_bytes
@@ -85,6 +86,7 @@ class Runner:
         self.calibration = None
         self.device_info = {"type": self.device, "name": device_name(self.device)}
         self.bandwidth = bandwidth(self.device)
+        self.decode_paths = resolve_paths(settings.decode_path, self.device)
         self.costs = assumptions(
             self.device, self.device_info["name"], settings.hardware, settings.price_per_hour,
             prompt_tokens=settings.prompt_tokens, output_tokens=settings.output_tokens,
@@ -216,14 +218,16 @@ class Runner:
             outcome, step_seconds = _apply_steps(model, plan, self.ctx)
             model = outcome.model
             self._stage(plan, "measuring latency")
-            figures = [measure_latency(model, self.prompt_ids, b, s.decode_steps, s.repeats, self.device)
-                       for b in s.batch_sizes]
+            rows = measure_paths(model, self.prompt_ids, s.batch_sizes, s.decode_steps, s.repeats, self.device,
+                                 self.decode_paths, progress=lambda message: self._stage(plan, message))
         size = self._size(model, position, plan, outcome.extras)
-        latency = latency_result(figures, size.weight_bytes, outcome.kernel_path, self.bandwidth)
-        cost_figures = next(f for f in figures if f.batch_size == self.costs.batch_size)
+        latency = latency_result(price_rows(rows, self.costs), size.weight_bytes, outcome.kernel_path,
+                                 self.bandwidth, s.max_tpot_ms)
+        cost_row = next(r for r in latency.by_batch
+                        if r["batch_size"] == self.costs.batch_size and r["decode_path"] == latency.decode_path)
         cost = CostResult(
-            usd_per_1k_queries=cost_per_1k_queries(cost_figures.ttft_ms, cost_figures.tpot_ms, self.costs),
-            seconds_per_query=seconds_per_query(cost_figures.ttft_ms, cost_figures.tpot_ms, self.costs),
+            usd_per_1k_queries=cost_row["usd_per_1k_queries"],
+            seconds_per_query=seconds_per_query(cost_row["ttft_ms"], cost_row["tpot_ms"], self.costs),
             **{k: v for k, v in asdict(self.costs).items()},
         )
         self._stage(plan, "evaluating accuracy")

@@ -25,7 +25,10 @@ class LatencyResult:
     decode_path: str
     kernel_path: str
     bandwidth_source: str
-    by_batch: tuple = ()  # ({"batch_size", "ttft_ms", "tpot_ms", "tokens_per_s"}, ...)
+    # one row per (decode path, batch size): path, decode_path, batch_size, ttft_ms, tpot_ms,
+    # tokens_per_s, usd_per_1k_queries, roofline_efficiency (batch 1)
+    by_batch: tuple = ()
+    best_batch: dict | None = None  # cheapest batch size within the acceptable time per token
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def resolved_params(step: Step) -> dict:
 
 def load_builtin_steps() -> None:
     """Import the method modules so their decorators run."""
-    from engine.methods import baselines, distill, hqq, mixed, smoothquant, weights  # noqa: F401
+    from engine.methods import baselines, distill, fp8, hqq, mixed, smoothquant, weights  # noqa: F401
 
 
 load_builtin_steps()

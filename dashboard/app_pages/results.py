@@ -25,5 +25,7 @@ results_view.comparison(record)
 st.subheader("Prompts each plan broke")
 drilldown.drilldown(record)
 
+results_view.speed_detail(record)
+
 st.page_link("app_pages/export.py", label="Export this run (JSON, CSV)", icon=":material/download:",
              query_params={"run": run_id})

@@ -102,6 +102,25 @@ def comparison(record: dict) -> None:
             st.caption(f"{plan['plan']}: {note}")
 
 
+def speed_detail(record: dict) -> None:
+    """Which decode path and kernels produced each latency, and the cheapest acceptable batch."""
+    frame = tables.speed_frame(record)
+    if frame.empty:
+        return
+    with st.expander("Speed detail: decode paths, kernels and batch sizes", expanded=False):
+        st.dataframe(tables.formatted(frame), hide_index=True)
+        st.caption("plain: transformers' own decode loop, as a naive generate() runs it. serving: a static KV cache "
+                   "and the whole decode step replayed as one CUDA graph, as serving stacks decode. The headline "
+                   "row sets the plan's speed and cost; roofline efficiency = weight bytes / bandwidth over the "
+                   "measured time per token (batch 1).")
+        for plan in record["plans"]:
+            best = (plan.get("latency") or {}).get("best_batch")
+            if best:
+                st.caption(f"{plan['plan']}: cheapest batch within {best['max_tpot_ms']:,.0f} ms per token is "
+                           f"{best['batch_size']} ({best['tokens_per_s']:,.0f} tokens/s, "
+                           f"${best['usd_per_1k_queries']:,.4f} per 1,000 queries).")
+
+
 def slowness(record: dict) -> None:
     for plan, text in slower_than_baseline(record):
         with st.expander(f"Why is {plan} slower than the baseline here?", expanded=False):

@@ -70,6 +70,26 @@ def comparison_frame(record: dict, finished_only: bool = False) -> pd.DataFrame:
     return frame
 
 
+def speed_frame(record: dict) -> pd.DataFrame:
+    """Every latency the run measured: which decode path and kernel produced it, at which batch."""
+    rows = []
+    for plan in record["plans"]:
+        if plan.get("status") != "ok":
+            continue
+        lat = plan["latency"]
+        for row in lat.get("by_batch") or []:
+            rows.append({
+                "Plan": plan["plan"], "Decode path": row.get("decode_path", lat.get("decode_path")),
+                "Kernel": lat.get("kernel_path"), "Batch": row["batch_size"], "TPOT (ms)": row["tpot_ms"],
+                "Tokens/s": row["tokens_per_s"], "TTFT (ms)": row["ttft_ms"],
+                "Roofline efficiency %": _div(row.get("roofline_efficiency"), 0.01),
+                "Cost / 1k queries (USD)": row.get("usd_per_1k_queries"),
+                "Headline": "yes" if row.get("decode_path", lat.get("decode_path")) == lat.get("decode_path")
+                and row["batch_size"] == lat.get("batch_size") else "",
+            })
+    return pd.DataFrame(rows)
+
+
 def _div(value, by):
     return None if value is None else value / by
 
@@ -81,12 +101,21 @@ def _row_css(row: pd.Series) -> list[str]:
     return [css if column.startswith("Δ") or column == "Verdict" else "" for column in row.index]
 
 
-def styled(frame: pd.DataFrame):
-    """The frame with numbers formatted and deltas coloured by verdict."""
+def _formats(frame: pd.DataFrame) -> dict:
     formats = {column: "{:,.2f}" for column in frame.columns if frame[column].dtype.kind == "f"}
     formats.update({c: "{:+.1f}" for c in frame.columns if c.startswith("Δ")})
     formats.update({c: "{:,.4f}" for c in ("Cost / 1k queries (USD)", "KL (nats)") if c in frame.columns})
-    return frame.style.format(formats, na_rep="–").apply(_row_css, axis=1)
+    return formats
+
+
+def styled(frame: pd.DataFrame):
+    """The frame with numbers formatted and deltas coloured by verdict."""
+    return frame.style.format(_formats(frame), na_rep="–").apply(_row_css, axis=1)
+
+
+def formatted(frame: pd.DataFrame):
+    """Numbers formatted, no verdict colours (tables that are not one row per plan)."""
+    return frame.style.format(_formats(frame), na_rep="–")
 
 
 def cost_assumptions(record: dict) -> str:

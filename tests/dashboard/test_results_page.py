@@ -67,3 +67,12 @@ def test_shape_run_says_accuracy_is_not_applicable(app, shape_record):
 def test_unknown_run_is_reported(app, shape_record):
     at = app("results", run="zzzz")
     assert any("No stored run matches 'zzzz'" in e for e in texts(at, "error"))
+
+
+def test_speed_detail_names_each_decode_path_and_kernel(app, embedded_record):
+    at = app("results", run=embedded_record["run_id"])
+    assert any("Speed detail" in e.label for e in at.expander)
+    speed = at.dataframe[-1].value
+    assert list(speed["Plan"]) == ["fp32", "int8"]  # one batch size, one path on a CPU
+    assert set(speed["Decode path"]) == {embedded_record["plans"][0]["latency"]["decode_path"]}
+    assert speed["Kernel"].iloc[1] == embedded_record["plans"][1]["latency"]["kernel_path"]

@@ -78,3 +78,38 @@ def test_slower_plans_get_an_explanation_naming_the_kernel():
     notes = dict(slower_than_baseline(RUN))
     assert set(notes) == {"int8"}  # int4 and int2 decode faster than fp32 here
     assert "int8 kernel" in notes["int8"] and "test CPU" in notes["int8"] and "Roofline efficiency" in notes["int8"]
+
+
+def _gpu_run(capture_failed: bool):
+    def gpu_plan(name, serving_tpot, plain_tpot, label):
+        p = plan(name, 500, serving_tpot, 1.0, 0.8)
+        p["latency"]["decode_path"] = label
+        p["latency"]["by_batch"] = [
+            {"path": "plain", "decode_path": "plain loop", "batch_size": 1, "tpot_ms": plain_tpot, "ttft_ms": 1,
+             "tokens_per_s": 1000 / plain_tpot},
+            {"path": "serving", "decode_path": label, "batch_size": 1, "tpot_ms": serving_tpot, "ttft_ms": 1,
+             "tokens_per_s": 1000 / serving_tpot}]
+        return p
+
+    failed = "static KV cache, eager forward; CUDA graph capture failed: operation not permitted when capturing"
+    run = record(gpu_plan("bf16", 5.0, 20.0, "graph"),
+                 gpu_plan("int8:backend=bnb", 9.0, 30.0, failed if capture_failed else "graph"))
+    run["device"] = {"type": "cuda", "name": "NVIDIA H200"}
+    return run
+
+
+def test_gpu_slowdown_names_the_failed_capture_or_the_kernel():
+    failed = dict(slower_than_baseline(_gpu_run(True)))["int8:backend=bnb"]
+    assert "could not be captured as a CUDA graph (operation not permitted" in failed and "NVIDIA H200" in failed
+    kernel = dict(slower_than_baseline(_gpu_run(False)))["int8:backend=bnb"]
+    assert "unpacks low-bit weights" in kernel
+
+
+def test_throughput_chart_draws_each_decode_path():
+    run = _gpu_run(False)
+    for p in run["plans"]:
+        p["latency"]["by_batch"] += [{**r, "batch_size": 8} for r in p["latency"]["by_batch"]]
+    fig = charts.throughput_chart(run)
+    names = [t.name for t in fig.data]
+    assert "bf16 · plain" in names and "bf16 · serving" in names
+    assert {t.line.dash for t in fig.data if t.name and t.name.endswith("plain")} == {"dot"}

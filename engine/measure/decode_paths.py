@@ -1,0 +1,59 @@
+"""Which decode paths a run measures, and the throughput curve they produce.
+
+Two paths, both labelled in the record: `plain` (the transformers loop a naive
+`generate()` runs) and `serving` (static KV cache + CUDA graph, engine/measure/serving.py).
+On a GPU both are measured and the serving path sets the headline and the cost, because
+that is how a deployment decodes; on a CPU only the plain path runs unless asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from engine.cost import CostAssumptions, cost_per_1k_queries
+from engine.measure.latency import DECODE_PATH, measure_latency
+from engine.measure.serving import measure_serving_latency
+
+CHOICES = ("auto", "plain", "serving", "both")
+
+
+def resolve_paths(choice: str, device: str) -> tuple[str, ...]:
+    """The paths to measure, headline last."""
+    if choice not in CHOICES:
+        raise ValueError(f"unknown decode path '{choice}'; choose one of {', '.join(CHOICES)}")
+    if choice == "auto":
+        return ("plain", "serving") if device == "cuda" else ("plain",)
+    return ("plain", "serving") if choice == "both" else (choice,)
+
+
+def measure_paths(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int, device: str,
+                  paths: tuple[str, ...], progress=lambda message: None) -> list[dict]:
+    """One row per (path, batch size): timings and the exact label of the path that ran."""
+    rows = []
+    for path in paths:
+        for batch in batch_sizes:
+            progress(f"measuring latency: {path} path, batch {batch}")
+            if path == "plain":
+                figures, label = measure_latency(model, prompt_ids, batch, decode_steps, repeats, device), DECODE_PATH
+            else:
+                figures, label = measure_serving_latency(model, prompt_ids, batch, decode_steps, repeats, device)
+            rows.append({"path": path, "decode_path": label, "batch_size": batch, "ttft_ms": figures.ttft_ms,
+                         "tpot_ms": figures.tpot_ms, "tokens_per_s": figures.tokens_per_s})
+    return rows
+
+
+def price_rows(rows: list[dict], costs: CostAssumptions) -> list[dict]:
+    """Each row gains its cost per 1,000 queries at its own batch size (same price and utilisation)."""
+    return [{**row, "usd_per_1k_queries": cost_per_1k_queries(
+        row["ttft_ms"], row["tpot_ms"], replace(costs, batch_size=row["batch_size"]))} for row in rows]
+
+
+def best_batch(rows: list[dict], max_tpot_ms: float) -> dict | None:
+    """The cheapest batch size whose time per output token a user still accepts."""
+    acceptable = [r for r in rows if r["tpot_ms"] <= max_tpot_ms]
+    if not acceptable:
+        return None
+    best = min(acceptable, key=lambda r: r["usd_per_1k_queries"])
+    return {"batch_size": best["batch_size"], "path": best["path"], "tpot_ms": best["tpot_ms"],
+            "tokens_per_s": best["tokens_per_s"], "usd_per_1k_queries": best["usd_per_1k_queries"],
+            "max_tpot_ms": max_tpot_ms}
