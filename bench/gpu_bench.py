@@ -100,6 +100,7 @@ def main() -> None:
     speed.add_argument("--plan", action="append", required=True)
     speed.add_argument("--batch", action="append", type=int, default=None)
     speed.add_argument("--name", default=None, help="file stem for the outputs")
+    speed.add_argument("--decode-path", default="both", help="plain, serving, compiled, both or all")
     reference = sub.add_parser("parity-reference", help="the CPU run the GPU run is compared with")
     reference.add_argument("-o", "--output", default="bench/parity_cpu.json")
     reference.add_argument("--model", default="smollm2-135m")
@@ -112,7 +113,7 @@ def main() -> None:
     if args.command == "speed":
         stem = args.name or args.model.replace("shape:", "").replace("/", "_")
         record = _run(args.model, args.plan, args.batch or [1, 8, 32, 64], OUT / f"{stem}.json", "cuda",
-                      ("--decode-path", "both"))
+                      ("--decode-path", args.decode_path))
         table = speed_table(record)
     elif args.command == "parity-reference":
         _run(args.model, list(PARITY_PLANS), [1], Path(args.output), "cpu")

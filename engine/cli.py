@@ -55,8 +55,8 @@ def run(
     utilisation: float = typer.Option(0.6, help="share of paid time spent serving, (0, 1]"),
     decode_steps: int = typer.Option(16, help="decode steps timed per repeat"),
     repeats: int = typer.Option(3, help="timed repeats after warm-up"),
-    decode_path: str = typer.Option("auto", help="plain, serving (static cache + CUDA graph), both, or auto "
-                                    "(both on a GPU, plain on a CPU)"),
+    decode_path: str = typer.Option("auto", help="plain, serving (static cache + CUDA graph), compiled (serving "
+                                    "+ torch.compile), both (plain+serving), all, auto (both on GPU, plain on CPU)"),
     max_tpot_ms: float = typer.Option(100.0, help="slowest acceptable ms per output token when picking a batch size"),
     eval_tokens: int = typer.Option(2048, help="evaluation tokens for perplexity/KL"),
     prompts: Path | None = typer.Option(None, help="your prompts: .jsonl, .csv or .txt"),

@@ -1,7 +1,9 @@
 """Which decode paths a run measures, and the throughput curve they produce.
 
-Two paths, both labelled in the record: `plain` (the transformers loop a naive
-`generate()` runs) and `serving` (static KV cache + CUDA graph, engine/measure/serving.py).
+Paths, each labelled in the record: `plain` (the transformers loop a naive `generate()`
+runs), `serving` (static KV cache + CUDA graph, engine/measure/serving.py) and, on request,
+`compiled` (the same with the step fused by torch.compile; tens of seconds of compilation
+per batch size, so not a default).
 On a GPU both are measured and the serving path sets the headline and the cost, because
 that is how a deployment decodes; on a CPU only the plain path runs unless asked.
 """
@@ -14,7 +16,7 @@ from engine.cost import CostAssumptions, cost_per_1k_queries
 from engine.measure.latency import DECODE_PATH, measure_latency
 from engine.measure.serving import measure_serving_latency
 
-CHOICES = ("auto", "plain", "serving", "both")
+CHOICES = ("auto", "plain", "serving", "compiled", "both", "all")
 
 
 def resolve_paths(choice: str, device: str) -> tuple[str, ...]:
@@ -23,7 +25,7 @@ def resolve_paths(choice: str, device: str) -> tuple[str, ...]:
         raise ValueError(f"unknown decode path '{choice}'; choose one of {', '.join(CHOICES)}")
     if choice == "auto":
         return ("plain", "serving") if device == "cuda" else ("plain",)
-    return ("plain", "serving") if choice == "both" else (choice,)
+    return {"both": ("plain", "serving"), "all": ("plain", "serving", "compiled")}.get(choice, (choice,))
 
 
 def measure_paths(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int, device: str,
@@ -36,7 +38,8 @@ def measure_paths(model, prompt_ids, batch_sizes, decode_steps: int, repeats: in
             if path == "plain":
                 figures, label = measure_latency(model, prompt_ids, batch, decode_steps, repeats, device), DECODE_PATH
             else:
-                figures, label = measure_serving_latency(model, prompt_ids, batch, decode_steps, repeats, device)
+                figures, label = measure_serving_latency(model, prompt_ids, batch, decode_steps, repeats, device,
+                                                         compiled=path == "compiled")
             rows.append({"path": path, "decode_path": label, "batch_size": batch, "ttft_ms": figures.ttft_ms,
                          "tpot_ms": figures.tpot_ms, "tokens_per_s": figures.tokens_per_s})
     return rows

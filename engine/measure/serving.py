@@ -19,16 +19,20 @@ from engine.measure.latency import LatencyFigures, _prompt
 from engine.measure.timing import Timer, median
 
 SERVING_PATH = "static KV cache + CUDA graph replay of the whole decode step"
+COMPILED_PATH = "static KV cache + torch.compile (inductor-fused decode step) + CUDA graph replay"
 STATIC_EAGER_PATH = "static KV cache, eager forward (no CUDA graph)"
 
 
 class StaticDecoder:
     """Greedy decoding into a transformers StaticCache with fixed-address inputs."""
 
-    def __init__(self, model, batch_size: int, max_len: int, device: str):
+    def __init__(self, model, batch_size: int, max_len: int, device: str, compiled: bool = False):
         from transformers import StaticCache
 
         self.model, self.device = model, device
+        # inductor fuses the dozens of small norm/rotary/activation kernels per layer that an eager step
+        # launches; compiled for the one-token step only (prefill stays eager), shapes fixed per batch size
+        self._decode_forward = torch.compile(self._forward, dynamic=False) if compiled else self._forward
         self.cache = StaticCache(config=model.config, max_cache_len=max_len)
         self.ids = torch.zeros(batch_size, 1, dtype=torch.long, device=device)
         self.position = torch.zeros(1, dtype=torch.long, device=device)
@@ -50,7 +54,7 @@ class StaticDecoder:
         self.position.fill_(self.prompt_len)
 
     def _eager_step(self) -> None:
-        logits = self._forward(self.ids, self.position)
+        logits = self._decode_forward(self.ids, self.position)
         self.ids.copy_(logits[:, -1:].argmax(-1))
         self.position.add_(1)
 
@@ -84,12 +88,12 @@ class StaticDecoder:
         return torch.cat(tokens, dim=1)
 
 
-def _try_capture(decoder: StaticDecoder) -> str:
+def _try_capture(decoder: StaticDecoder, compiled: bool) -> str:
     if decoder.device != "cuda":
         return STATIC_EAGER_PATH
     try:
         decoder.capture()
-        return SERVING_PATH
+        return COMPILED_PATH if compiled else SERVING_PATH
     except Exception as error:  # capture refuses host syncs; fall back and say so
         torch.cuda.synchronize()
         decoder.graph = None
@@ -99,14 +103,17 @@ def _try_capture(decoder: StaticDecoder) -> str:
 
 @torch.no_grad()  # not inference_mode: quanto tensors cannot run under it
 def measure_serving_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_steps: int,
-                            repeats: int, device: str) -> tuple[LatencyFigures, str]:
+                            repeats: int, device: str, compiled: bool = False) -> tuple[LatencyFigures, str]:
     """(figures, decode path label): prefill timed eagerly, decode as `decode_steps` replays per
     timed block (one event pair around the block), median over `repeats` blocks."""
     ids = _prompt(prompt_ids, batch_size, device)
-    decoder = StaticDecoder(model, batch_size, ids.shape[1] + decode_steps + 4, device)
+    compiled = compiled and device == "cuda"
+    if compiled:
+        torch._dynamo.reset()  # compiled code of an earlier plan or batch size must not be reused, nor kept alive
+    decoder = StaticDecoder(model, batch_size, ids.shape[1] + decode_steps + 4, device, compiled)
     timer = Timer(device)
     decoder.prefill(ids)  # warm-up; also allocates the cache
-    path = _try_capture(decoder)
+    path = _try_capture(decoder, compiled)
     prefill_ms, decode_ms = [], []
     for _ in range(repeats + 1):
         decoder.restart()

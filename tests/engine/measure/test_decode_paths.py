@@ -91,13 +91,17 @@ def test_headline_is_the_last_path_and_roofline_only_at_batch_one():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_graph_decoder_matches_generate():
-    model = _tiny_model().to("cuda", torch.bfloat16)
+@pytest.mark.parametrize("compiled", [False, True])
+def test_cuda_graph_decoder_matches_eager_and_generate(compiled):
+    model = _tiny_model().to("cuda")
     prompt = torch.randint(0, 97, (2, 9), device="cuda")
     with torch.no_grad():
         expected = model.generate(prompt, max_new_tokens=12, do_sample=False, min_new_tokens=12)[:, 9:]
-        decoder = StaticDecoder(model, 2, 9 + 12 + 4, "cuda")
+        eager = StaticDecoder(model, 2, 9 + 12 + 4, "cuda").generate(prompt, 12)
+        decoder = StaticDecoder(model, 2, 9 + 12 + 4, "cuda", compiled=compiled)
         decoder.prefill(prompt)
         decoder.capture()
-        got = decoder.generate(prompt, 12)
-    assert torch.equal(got, expected)
+        graphed = decoder.generate(prompt, 12)
+    assert decoder.graph is not None
+    assert torch.equal(graphed, eager), (graphed, eager)
+    assert torch.equal(eager, expected), (eager, expected)
