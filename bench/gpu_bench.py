@@ -25,7 +25,8 @@ SITE = "/tmp/site"
 
 
 def _environment() -> dict:
-    env = dict(os.environ, PYTHONUNBUFFERED="1", COMPECON_HOME=os.environ.get("COMPECON_HOME", "/tmp/compecon"))
+    # the run store under $OUT comes back even when the call is cut off mid-run (plans are stored as they finish)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COMPECON_HOME=os.environ.get("COMPECON_HOME", str(OUT / "ch")))
     wheels = [str(p) for d in (".whl", ".whl2") for p in sorted(Path(d).glob("*.whl"))]
     if wheels and not Path(SITE, ".installed").exists():
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",

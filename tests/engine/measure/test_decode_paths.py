@@ -13,10 +13,13 @@ from engine.measure.latency import DECODE_PATH, latency_result
 from engine.measure.serving import SERVING_PATH, STATIC_EAGER_PATH, StaticDecoder
 
 
-def _tiny_model(seed: int = 0):
+def _tiny_model(seed: int = 0, init: float = 0.02):
+    """init: weight scale; large values make the next token decisive, so GPU kernels that round
+    differently (masked attention over a static cache vs a growing one) cannot flip near-ties."""
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128)
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         initializer_range=init)
     return LlamaForCausalLM(config).eval()
 
 
@@ -93,7 +96,7 @@ def test_headline_is_the_last_path_and_roofline_only_at_batch_one():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("compiled", [False, True])
 def test_cuda_graph_decoder_matches_eager_and_generate(compiled):
-    model = _tiny_model().to("cuda")
+    model = _tiny_model(init=0.5).to("cuda")
     prompt = torch.randint(0, 97, (2, 9), device="cuda")
     with torch.no_grad():
         expected = model.generate(prompt, max_new_tokens=12, do_sample=False, min_new_tokens=12)[:, 9:]
