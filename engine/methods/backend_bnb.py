@@ -38,5 +38,8 @@ def quantize_bnb(model, bits: int, quant_type: str, ctx) -> StepOutcome:
             new.bias = linear.bias
         _replace(model, name, new.to(device))  # moving the module is what quantizes it
     model.eval()  # bitsandbytes' fast CPU path needs eval mode
-    kernel = "bitsandbytes LLM.int8 matmul" if bits == 8 else f"bitsandbytes {quant_type} dequantize + matmul"
+    # bnb's matmul_4bit runs its fused 4-bit GEMV when one row multiplies (batch-1 decode on CUDA) and
+    # dequantizes the weight then multiplies otherwise
+    kernel = "bitsandbytes LLM.int8 matmul" if bits == 8 else (
+        f"bitsandbytes {quant_type}: fused 4-bit GEMV at batch 1 on CUDA, else dequantize + matmul")
     return StepOutcome(model, backend="bitsandbytes", kernel_path=f"{kernel} on {device}")
