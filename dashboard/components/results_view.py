@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.components import services, tables
-from engine import charts, charts_training
+from engine import charts, charts_calibration, charts_training
 from engine.explain import slower_than_baseline
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
@@ -88,6 +88,11 @@ def chart_grid(record: dict) -> None:
     sensitivity = charts_training.sensitivity_chart(record)
     if sensitivity is not None:
         plot(sensitivity, "chart_sensitivity")
+    calibration = charts_calibration.calibration_chart(record)
+    if calibration is not None:
+        plot(calibration, "chart_calibration")
+        for finding in charts_calibration.calibration_findings(record):
+            st.caption(finding)
 
 
 def comparison(record: dict) -> None:

@@ -23,6 +23,9 @@ CALIBRATION = {
     "both": "Both",
 }
 # Lighter than the CLI's defaults so a first run on a 2-core CPU takes minutes; raise them for publication.
+DECODE_PATHS = {"auto": "auto (plain + serving on a GPU, plain on a CPU)", "plain": "plain transformers loop",
+                "serving": "serving: static KV cache + CUDA graph", "both": "both plain and serving",
+                "compiled": "serving + torch.compile (slow to compile)", "all": "all three"}
 EFFORT = {"decode_steps": 8, "repeats": 2, "max_new_tokens": 16, "eval_tokens": 1024, "eval_batch": 16}
 
 
@@ -86,6 +89,14 @@ def run_settings(device: str) -> Choice:
                                                                         "have no reference answers."),
             "eval_batch": cols[4].number_input("Prompts per batch", 1, 256, EFFORT["eval_batch"], key="eval_batch"),
         }
+        a, b = st.columns(2)
+        decode_path = a.selectbox(
+            "Decode path", list(DECODE_PATHS), format_func=DECODE_PATHS.get, key="decode_path",
+            help="How decoding is timed. On a GPU the serving path (static KV cache, CUDA graph) sets the headline "
+                 "and the cost; the plain path shows what a naive generate() costs.")
+        max_tpot = b.number_input("Slowest acceptable ms per output token", 1.0, 10000.0, 100.0, 10.0,
+                                  key="max_tpot_ms", help="The cheapest batch size is picked among those at or "
+                                                          "under this time per token.")
         keep = st.checkbox("Keep each compressed model on disk (safetensors, in the store's artifacts folder)",
                            value=True, key="keep_artifacts")
     settings = {
@@ -93,7 +104,7 @@ def run_settings(device: str) -> Choice:
         "batch_sizes": batch_sizes, "cost_batch": int(cost_batch), "hardware": hardware, "price_per_hour": price,
         "utilisation": float(utilisation), "primary": None if primary == "auto" else primary,
         "tolerance_pct": float(tolerance), "calibration_share": float(calibration), "keep_artifacts": bool(keep),
-        "calibration": source,
+        "calibration": source, "decode_path": decode_path, "max_tpot_ms": float(max_tpot),
         **{k: int(v) for k, v in effort.items()},
     }
     errors = []

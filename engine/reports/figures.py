@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from engine import chart_style as style
-from engine import charts
+from engine import charts, charts_calibration
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,13 @@ def run_figures(record: dict) -> tuple[list[ReportFigure], list[str]]:
     ]
     throughput = charts.throughput_chart(record)
     if throughput is not None:
-        candidates.append(("throughput", throughput, "Tokens per second as more queries are decoded together."))
+        candidates.append(("throughput", throughput, "Tokens per second as more queries are decoded together "
+                                                     "(dotted: the plain decode loop; ring: cheapest batch within "
+                                                     "the acceptable time per token)."))
+    calibration = charts_calibration.calibration_chart(record)
+    if calibration is not None:
+        candidates.append(("calibration", calibration,
+                           " ".join(charts_calibration.calibration_findings(record)) or "Calibration check."))
     for plan in record["plans"]:
         if plan.get("status") == "ok" and (plan.get("extras") or {}).get("sensitivity"):
             candidates.append((f"sensitivity-{len(candidates)}", sensitivity_chart(plan),

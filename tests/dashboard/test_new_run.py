@@ -104,6 +104,7 @@ def test_start_queues_one_job_and_opens_the_run_page(app, queue, reap_workers):
     at.selectbox(key="model_source").set_value("Shape only (random weights, any size)").run()
     at.number_input(key="decode_steps").set_value(1).run()
     at.number_input(key="repeats").set_value(1).run()
+    at.selectbox(key="decode_path").set_value("both").run()
     at.button(key="start_run").click().run()
     new = [j for j in _jobs(queue) if j["job_id"] not in before]
     assert len(new) == 1
@@ -111,6 +112,7 @@ def test_start_queues_one_job_and_opens_the_run_page(app, queue, reap_workers):
     assert job["spec"]["model"] == "shape:smollm2-135m"
     assert job["spec"]["plans"] == ["fp32", "int8", "int4"]
     assert job["spec"]["settings"]["decode_steps"] == 1 and job["spec"]["prompts"] is None
+    assert job["spec"]["settings"]["decode_path"] == "both" and job["spec"]["settings"]["max_tpot_ms"] == 100.0
     assert at.query_params.get("job") == job["job_id"]
     assert texts(at, "title") == ["Run: shape:smollm2-135m"]
     queue.request_cancel(job["job_id"])
