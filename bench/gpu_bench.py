@@ -24,9 +24,13 @@ PARITY_PLANS = ("fp32", "int8", "int4:backend=quanto", "int2", "hqq4")
 SITE = "/tmp/site"
 
 
-def _environment() -> dict:
+def _environment(carried: bool) -> dict:
+    """carried: install the wheels carried to the GPU machine (built for its Python) and use them."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if not carried:
+        return env
     # the run store under $OUT comes back even when the call is cut off mid-run (plans are stored as they finish)
-    env = dict(os.environ, PYTHONUNBUFFERED="1", COMPECON_HOME=os.environ.get("COMPECON_HOME", str(OUT / "ch")))
+    env.setdefault("COMPECON_HOME", str(OUT / "ch"))
     wheels = [str(p) for d in (".whl", ".whl2") for p in sorted(Path(d).glob("*.whl"))]
     if wheels and not Path(SITE, ".installed").exists():
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
@@ -45,7 +49,7 @@ def _run(model: str, plans: list[str], batches: list[int], json_path: Path, devi
     for batch in batches:
         command += ["--batch", str(batch)]
     print("+", " ".join(command), flush=True)
-    subprocess.run(command, env=_environment(), check=True)
+    subprocess.run(command, env=_environment(carried=device == "cuda"), check=True)
     return json.loads(json_path.read_text())
 
 
