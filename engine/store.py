@@ -147,7 +147,7 @@ class Store:
         if row["status"] != "running" or not row["owner"]:
             return row["status"]
         host, _, pid = row["owner"].rpartition(":")
-        if host == socket.gethostname() and not _alive(int(pid)):
+        if host == socket.gethostname() and not pid_alive(int(pid)):
             return "interrupted"
         return "running"
 
@@ -197,11 +197,16 @@ class Store:
             db.execute("DELETE FROM runs WHERE run_id=?", (self.resolve_id(run_id),))
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True for a running process; a zombie (exited, not yet reaped) counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
