@@ -37,6 +37,7 @@ from engine.run_types import (  # noqa: F401  (re-exported: the pipeline's publi
     StepContext,
 )
 from engine.store import Store
+from engine.versions import library_versions
 
 
 def _prompt_ids(loaded, settings: RunSettings) -> torch.Tensor:
@@ -84,7 +85,7 @@ class Runner:
                                self._prompt_progress, str(subdir("checkpoints")))
         self._calibrations: dict[str, Calibration] = {}
         self.calibration = None
-        self.device_info = {"type": self.device, "name": device_name(self.device)}
+        self.device_info = {"type": self.device, "name": device_name(self.device), "libraries": library_versions()}
         self.bandwidth = bandwidth(self.device)
         self.decode_paths = resolve_paths(settings.decode_path, self.device)
         self.costs = assumptions(

@@ -285,8 +285,10 @@ def device_text(device: dict) -> str:
 def hardware(record: dict) -> tuple:
     device = record["device"]
     backends = sorted({p.get("backend") for p in record["plans"] if p.get("backend")})
+    libraries = device.get("libraries") or {}
     return (("Device", device_text(device)),
             ("Backends", ", ".join(backends) or "n/a"),
+            ("Libraries", ", ".join(f"{k} {v}" for k, v in libraries.items()) or "not recorded (older run)"),
             ("Run created", timestamp(record.get("created"))))
 
 

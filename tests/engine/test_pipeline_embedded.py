@@ -29,6 +29,12 @@ def test_record_follows_the_contract(record):
     assert {"run_id", "created", "model", "device", "plans"} <= set(record)
     assert {"name", "source", "params"} <= set(record["model"])
     assert {"type", "name"} <= set(record["device"])
+    import torchao
+    import transformers
+
+    assert record["device"]["libraries"]["torch"] == torch.__version__  # the record names the stack it ran on
+    assert record["device"]["libraries"]["transformers"] == transformers.__version__
+    assert record["device"]["libraries"]["torchao"] == torchao.__version__
     for plan in record["plans"]:
         assert plan["status"] == "ok", plan.get("error")
         assert {"plan", "status", "error", "backend"} <= set(plan)
