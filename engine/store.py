@@ -159,7 +159,8 @@ class Store:
         return [
             {"run_id": r["run_id"], "created": r["created"], "status": self._status(r),
              "model": json.loads(r["model"])["name"], "plans": json.loads(r["plans"]),
-             "finished_plans": counts.get(r["run_id"], 0)}
+             "finished_plans": counts.get(r["run_id"], 0),
+             "recommendation": (json.loads(r["summary"]) if r["summary"] else {}).get("recommendation")}
             for r in rows
         ]
 

@@ -34,7 +34,8 @@ def filtered(rows: list[dict]) -> list[dict]:
 def table(rows: list[dict]) -> None:
     frame = pd.DataFrame([{"run": r["run_id"], "created (UTC)": r["created"][:19].replace("T", " "),
                            "status": r["status"], "model": r["model"],
-                           "plans": f"{r['finished_plans']}/{len(r['plans'])}: " + ", ".join(r["plans"])}
+                           "plans": f"{r['finished_plans']}/{len(r['plans'])}: " + ", ".join(r["plans"]),
+                           "recommendation": (r.get("recommendation") or {}).get("reason") or "–"}
                           for r in rows])
     st.dataframe(frame, hide_index=True, height=min(38 + 35 * len(frame), 420))
 

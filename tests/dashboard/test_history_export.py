@@ -8,8 +8,11 @@ from tests.dashboard.helpers import plotly_figures, texts
 
 def test_history_lists_filters_and_compares(app, embedded_record, shape_record):
     at = app("history")
-    runs = at.dataframe[0].value["run"].tolist()
+    listed = at.dataframe[0].value
+    runs = listed["run"].tolist()
     assert embedded_record["run_id"] in runs and shape_record["run_id"] in runs
+    row = listed[listed["run"] == embedded_record["run_id"]].iloc[0]
+    assert row["recommendation"] == embedded_record["recommendation"]["reason"]
     at.text_input(key="history_text").set_value("bf16").run()
     assert at.dataframe[0].value["run"].tolist() == [shape_record["run_id"]]
     at.text_input(key="history_text").set_value("").run()
