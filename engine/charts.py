@@ -26,7 +26,8 @@ def _hover(plan: dict) -> str:
             f"weights {size['weight_bytes'] / 1e6:,.1f} MB, {size['compression_ratio']:.2f}× smaller, "
             f"{size['bits_per_weight']:.2f} bits/weight<br>"
             f"ttft {lat['ttft_ms']:,.1f} ms, tpot {lat['tpot_ms']:,.1f} ms at batch {lat['batch_size']}<br>"
-            f"${cost['usd_per_1k_queries']:,.4f} per 1,000 queries<br>kernel: {plan.get('kernel_path') or '-'}")
+            f"${cost['usd_per_1k_queries']:,.4f} per 1,000 queries<br>kernel: {plan.get('kernel_path') or '-'}<br>"
+            f"decode path: {lat.get('decode_path') or '-'}")
 
 
 def metric_bars(record: dict, metric_key: str, title: str | None = None, height: int = 340) -> go.Figure:
@@ -224,7 +225,9 @@ def throughput_chart(record: dict, height: int = 340) -> go.Figure | None:
                 x=[best["batch_size"]], y=[best["tokens_per_s"]], mode="markers", showlegend=False,
                 marker=dict(size=16, symbol="circle-open", color=colours[p["plan"]], line=dict(width=3)),
                 hovertemplate=f"{p['plan']}: cheapest batch within {best['max_tpot_ms']:,.0f} ms/token<extra></extra>"))
-    fig.update_layout(template=TEMPLATE, height=height, title="Throughput vs batch size (ring: cheapest acceptable)",
+    fig.update_layout(template=TEMPLATE, height=height + 20 * (len(fig.data) // 3),
+                      title="Throughput vs batch size (ring: cheapest acceptable)",
+                      legend=dict(orientation="h", yanchor="top", y=-0.38, xanchor="left", x=0),
                       xaxis=dict(title="batch size (queries decoded together)", type="log", dtick=0.30103),
                       yaxis=dict(title="Throughput (tokens/s)"))
     return fig

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.components import services, tables
-from engine import charts, charts_calibration, charts_training
+from engine import charts, charts_calibration, charts_speed, charts_training
 from engine.explain import slower_than_baseline
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
@@ -78,7 +78,16 @@ def chart_grid(record: dict) -> None:
         plot(charts.slice_heatmap(record), "chart_slices")
         st.caption("Slices: prompts with numbers, with rare words, and each category in your file.")
     throughput = charts.throughput_chart(record)
-    if throughput is not None:
+    cost_curve = charts_speed.cost_by_batch_chart(record)
+    if throughput is not None and cost_curve is not None:
+        left, right = st.columns(2)
+        with left:
+            plot(throughput, "chart_throughput")
+        with right:
+            plot(cost_curve, "chart_cost_by_batch")
+            st.caption("On each plan's headline decode path; ring: the cheapest batch within the acceptable time "
+                       "per token. " + assumptions)
+    elif throughput is not None:
         plot(throughput, "chart_throughput")
     break_even = charts_training.break_even_chart(record)
     if break_even is not None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import plotly.graph_objects as go
 
 from engine import chart_style as style
-from engine import charts, charts_calibration
+from engine import charts, charts_calibration, charts_speed
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,11 @@ def run_figures(record: dict) -> tuple[list[ReportFigure], list[str]]:
         candidates.append(("throughput", throughput, "Tokens per second as more queries are decoded together "
                                                      "(dotted: the plain decode loop; ring: cheapest batch within "
                                                      "the acceptable time per token)."))
+    cost_curve = charts_speed.cost_by_batch_chart(record)
+    if cost_curve is not None:
+        candidates.append(("cost-by-batch", cost_curve, "Cost per 1,000 queries at each measured batch size on the "
+                                                        "headline decode path; ring: cheapest within the acceptable "
+                                                        "time per token."))
     calibration = charts_calibration.calibration_chart(record)
     if calibration is not None:
         candidates.append(("calibration", calibration,

@@ -113,3 +113,22 @@ def test_throughput_chart_draws_each_decode_path():
     names = [t.name for t in fig.data]
     assert "bf16 · plain" in names and "bf16 · serving" in names
     assert {t.line.dash for t in fig.data if t.name and t.name.endswith("plain")} == {"dot"}
+
+
+def test_cost_by_batch_follows_the_headline_path_and_rings_the_best_batch():
+    from engine.charts_speed import cost_by_batch_chart
+
+    run = _gpu_run(False)
+    for p in run["plans"]:
+        rows = p["latency"]["by_batch"]
+        rows += [{**r, "batch_size": 8, "tpot_ms": r["tpot_ms"] * 1.5} for r in list(rows)]
+        for r in rows:
+            r["usd_per_1k_queries"] = r["tpot_ms"] / r["batch_size"]
+        p["latency"]["best_batch"] = {"batch_size": 8, "usd_per_1k_queries": rows[-1]["usd_per_1k_queries"],
+                                      "max_tpot_ms": 100.0}
+    fig = cost_by_batch_chart(run)
+    lines = [t for t in fig.data if t.showlegend is not False]
+    assert [t.name for t in lines] == ["bf16", "int8:backend=bnb"]
+    assert list(lines[0].x) == [1, 8] and list(lines[0].y) == [5.0, 7.5 / 8]  # serving rows only, not plain
+    assert fig.layout.yaxis.type == "log"
+    assert cost_by_batch_chart(RUN) is None  # one batch size: nothing to draw

@@ -1,0 +1,47 @@
+"""Cost per 1,000 queries against batch size, on the path that sets each plan's headline:
+where serving more queries together stops paying, and which batch a latency limit allows."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from engine.chart_style import TEMPLATE
+from engine.charts import _colours, ok_plans
+
+
+def headline_rows(plan: dict) -> list[dict]:
+    """The plan's by-batch rows on its headline decode path (all rows for records without paths)."""
+    lat = plan["latency"]
+    rows = lat.get("by_batch") or []
+    return [r for r in rows if r.get("decode_path", lat.get("decode_path")) == lat.get("decode_path")]
+
+
+def cost_by_batch_chart(record: dict, height: int = 340) -> go.Figure | None:
+    """One line per plan; a ring marks the cheapest batch within the acceptable time per token.
+    None when no plan was measured at more than one batch size or rows carry no cost."""
+    plans = [p for p in ok_plans(record) if len(headline_rows(p)) > 1
+             and all(r.get("usd_per_1k_queries") is not None for r in headline_rows(p))]
+    if not plans:
+        return None
+    colours = _colours(record)
+    fig = go.Figure()
+    for p in plans:
+        rows = headline_rows(p)
+        fig.add_trace(go.Scatter(
+            x=[r["batch_size"] for r in rows], y=[r["usd_per_1k_queries"] for r in rows], mode="lines+markers",
+            name=p["plan"], line=dict(color=colours[p["plan"]], width=3),
+            customdata=[[r["tpot_ms"]] for r in rows],
+            hovertemplate=p["plan"] + "<br>batch %{x}: $%{y:,.4f} per 1,000 queries, %{customdata[0]:,.1f} ms/token"
+                                      "<extra></extra>"))
+        best = p["latency"].get("best_batch")
+        if best:
+            fig.add_trace(go.Scatter(
+                x=[best["batch_size"]], y=[best["usd_per_1k_queries"]], mode="markers", showlegend=False,
+                marker=dict(size=16, symbol="circle-open", color=colours[p["plan"]], line=dict(width=3)),
+                hovertemplate=f"{p['plan']}: cheapest batch within {best['max_tpot_ms']:,.0f} ms/token"
+                              "<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, height=height, title="Cost per 1,000 queries vs batch size",
+                      xaxis=dict(title="batch size (queries decoded together)", type="log", dtick=0.30103),
+                      legend=dict(orientation="h", yanchor="top", y=-0.38, xanchor="left", x=0),
+                      yaxis=dict(title="USD per 1,000 queries", type="log", dtick=1, tickformat="$~g"))
+    return fig
