@@ -219,13 +219,19 @@ class Runner:
             outcome, step_seconds = _apply_steps(model, plan, self.ctx)
             model = outcome.model
             self._stage(plan, "measuring latency")
+            skipped: list[str] = []
             rows = measure_paths(model, self.prompt_ids, s.batch_sizes, s.decode_steps, s.repeats, self.device,
-                                 self.decode_paths, progress=lambda message: self._stage(plan, message))
+                                 self.decode_paths, progress=lambda message: self._stage(plan, message),
+                                 skipped=skipped)
+            outcome.notes += skipped
         size = self._size(model, position, plan, outcome.extras)
         latency = latency_result(price_rows(rows, self.costs), size.weight_bytes, outcome.kernel_path,
                                  self.bandwidth, s.max_tpot_ms)
-        cost_row = next(r for r in latency.by_batch
-                        if r["batch_size"] == self.costs.batch_size and r["decode_path"] == latency.decode_path)
+        cost_row = next((r for r in latency.by_batch
+                         if r["batch_size"] == self.costs.batch_size and r["decode_path"] == latency.decode_path), None)
+        if cost_row is None:
+            raise RuntimeError(f"the cost batch size {self.costs.batch_size} did not fit in memory on the "
+                               f"{self.device}; price a smaller batch")
         cost = CostResult(
             usd_per_1k_queries=cost_row["usd_per_1k_queries"],
             seconds_per_query=seconds_per_query(cost_row["ttft_ms"], cost_row["tpot_ms"], self.costs),

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
+
 from engine.cost import CostAssumptions, cost_per_1k_queries
 from engine.measure.latency import DECODE_PATH, measure_latency
 from engine.measure.serving import measure_serving_latency
@@ -29,20 +31,38 @@ def resolve_paths(choice: str, device: str) -> tuple[str, ...]:
 
 
 def measure_paths(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int, device: str,
-                  paths: tuple[str, ...], progress=lambda message: None) -> list[dict]:
-    """One row per (path, batch size): timings and the exact label of the path that ran."""
+                  paths: tuple[str, ...], progress=lambda message: None, skipped: list | None = None) -> list[dict]:
+    """One row per (path, batch size): timings and the exact label of the path that ran. A batch
+    size that runs out of memory is left out (and named in `skipped`), as memory allows; the
+    first batch size, which sets the headline, must fit."""
     rows = []
     for path in paths:
         for batch in batch_sizes:
             progress(f"measuring latency: {path} path, batch {batch}")
-            if path == "plain":
-                figures, label = measure_latency(model, prompt_ids, batch, decode_steps, repeats, device), DECODE_PATH
-            else:
-                figures, label = measure_serving_latency(model, prompt_ids, batch, decode_steps, repeats, device,
-                                                         compiled=path == "compiled")
+            try:
+                if path == "plain":
+                    figures = measure_latency(model, prompt_ids, batch, decode_steps, repeats, device)
+                    label = DECODE_PATH
+                else:
+                    figures, label = measure_serving_latency(model, prompt_ids, batch, decode_steps, repeats,
+                                                             device, compiled=path == "compiled")
+            except torch.OutOfMemoryError:
+                if batch == batch_sizes[0] or skipped is None:
+                    raise
+                _release(device)
+                skipped.append(f"{path} path, batch {batch}: out of memory on the {device}, left out")
+                continue
             rows.append({"path": path, "decode_path": label, "batch_size": batch, "ttft_ms": figures.ttft_ms,
                          "tpot_ms": figures.tpot_ms, "tokens_per_s": figures.tokens_per_s})
     return rows
+
+
+def _release(device: str) -> None:
+    import gc
+
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
 
 
 def price_rows(rows: list[dict], costs: CostAssumptions) -> list[dict]:

@@ -108,3 +108,21 @@ def test_cuda_graph_decoder_matches_eager_and_generate(compiled):
     assert decoder.graph is not None
     assert torch.equal(graphed, eager), (graphed, eager)
     assert torch.equal(eager, expected), (eager, expected)
+
+
+def test_a_batch_that_runs_out_of_memory_is_left_out_and_named(monkeypatch):
+    from engine.measure import decode_paths
+    from engine.measure.latency import LatencyFigures
+
+    def fake(model, prompt_ids, batch, steps, repeats, device):
+        if batch == 64:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return LatencyFigures(batch, 10.0, 2.0)
+
+    monkeypatch.setattr(decode_paths, "measure_latency", fake)
+    skipped: list[str] = []
+    rows = measure_paths(None, torch.arange(4), (1, 8, 64), 2, 1, "cpu", ("plain",), skipped=skipped)
+    assert [r["batch_size"] for r in rows] == [1, 8]
+    assert skipped == ["plain path, batch 64: out of memory on the cpu, left out"]
+    with pytest.raises(torch.OutOfMemoryError):  # the headline batch must fit
+        measure_paths(None, torch.arange(4), (64, 1), 2, 1, "cpu", ("plain",), skipped=[])
