@@ -7,8 +7,10 @@ seconds_per_query = (ttft + tpot * output_tokens) / batch_size, at the measured 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+from engine.records import CostResult
 
 PRICES = Path(__file__).resolve().parents[1] / "sample_data" / "prices.csv"
 
@@ -84,3 +86,26 @@ def seconds_per_query(ttft_ms: float, tpot_ms: float, a: CostAssumptions) -> flo
 
 def cost_per_1k_queries(ttft_ms: float, tpot_ms: float, a: CostAssumptions) -> float:
     return a.price_per_hour / 3600.0 * seconds_per_query(ttft_ms, tpot_ms, a) * 1000.0 / a.utilisation
+
+
+def cost_result(latency, costs: CostAssumptions, device: str) -> CostResult:
+    """The plan's cost section, priced from its headline path at the cost batch size."""
+    row = next((r for r in latency.by_batch
+                if r["batch_size"] == costs.batch_size and r["decode_path"] == latency.decode_path), None)
+    if row is None:
+        raise RuntimeError(f"the cost batch size {costs.batch_size} did not fit in memory on the {device}; "
+                           "price a smaller batch")
+    return CostResult(usd_per_1k_queries=row["usd_per_1k_queries"],
+                      seconds_per_query=seconds_per_query(row["ttft_ms"], row["tpot_ms"], costs), **asdict(costs))
+
+
+def training_economics(extras: dict, cost, base_cost, costs: CostAssumptions) -> dict | None:
+    """Upfront training cost against per-query savings: when does distillation pay back?"""
+    if "training" not in extras or base_cost is None:
+        return None
+    training_usd = extras["training"]["seconds"] * costs.price_per_hour / 3600.0
+    savings = base_cost.usd_per_1k_queries - cost.usd_per_1k_queries
+    return {"training_usd": training_usd, "training_seconds": extras["training"]["seconds"],
+            "savings_per_1k_usd": savings,
+            "break_even_queries": training_usd / (savings / 1000.0) if savings > 0 else None,
+            "hardware": costs.hardware, "price_per_hour": costs.price_per_hour}

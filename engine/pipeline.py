@@ -11,7 +11,7 @@ from dataclasses import asdict
 import torch
 
 from engine.calibration import Calibration, build_calibration
-from engine.cost import assumptions, seconds_per_query
+from engine.cost import assumptions, cost_result, training_economics
 from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.verdict import Tolerance, default_metric, judge, recommend
@@ -25,7 +25,7 @@ from engine.measure.size import save_artifact, weight_bytes
 from engine.models import check_fits, load_model
 from engine.plan import Plan
 from engine.planning import default_baseline, plans_for, resolve_device  # noqa: F401  (re-exported)
-from engine.records import AccuracyResult, CostResult, PlanResult, SizeResult
+from engine.records import AccuracyResult, PlanResult, SizeResult
 from engine.registry import STEPS, StepOutcome
 from engine.run_types import (  # noqa: F401  (re-exported: the pipeline's public vocabulary)
     PlanEvent,
@@ -227,16 +227,7 @@ class Runner:
         size = self._size(model, position, plan, outcome.extras)
         latency = latency_result(price_rows(rows, self.costs), size.weight_bytes, outcome.kernel_path,
                                  self.bandwidth, s.max_tpot_ms)
-        cost_row = next((r for r in latency.by_batch
-                         if r["batch_size"] == self.costs.batch_size and r["decode_path"] == latency.decode_path), None)
-        if cost_row is None:
-            raise RuntimeError(f"the cost batch size {self.costs.batch_size} did not fit in memory on the "
-                               f"{self.device}; price a smaller batch")
-        cost = CostResult(
-            usd_per_1k_queries=cost_row["usd_per_1k_queries"],
-            seconds_per_query=seconds_per_query(cost_row["ttft_ms"], cost_row["tpot_ms"], self.costs),
-            **{k: v for k, v in asdict(self.costs).items()},
-        )
+        cost = cost_result(latency, self.costs, self.device)
         self._stage(plan, "evaluating accuracy")
         acc, slices = self._accuracy(model, position)
         verdict = self._verdict(acc)
@@ -249,19 +240,9 @@ class Runner:
             cost=cost, accuracy=acc, seconds=time.perf_counter() - started,
             steps=tuple(st.to_dict() for st in plan.steps), slices=slices, verdict=verdict,
             step_seconds=step_seconds, extras=outcome.extras,
-            economics=self._economics(outcome.extras, cost),
+            economics=training_economics(outcome.extras, cost, self.base_result and self.base_result.cost,
+                                         self.costs),
         )
-
-    def _economics(self, extras: dict, cost: CostResult) -> dict | None:
-        """Upfront training cost against per-query savings: when does distillation pay back?"""
-        if "training" not in extras or self.base_result is None:
-            return None
-        training_usd = extras["training"]["seconds"] * self.costs.price_per_hour / 3600.0
-        savings = self.base_result.cost.usd_per_1k_queries - cost.usd_per_1k_queries
-        return {"training_usd": training_usd, "training_seconds": extras["training"]["seconds"],
-                "savings_per_1k_usd": savings,
-                "break_even_queries": training_usd / (savings / 1000.0) if savings > 0 else None,
-                "hardware": self.costs.hardware, "price_per_hour": self.costs.price_per_hour}
 
     def _verdict(self, acc: AccuracyResult) -> dict | None:
         if not acc.applicable:
