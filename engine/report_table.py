@@ -70,6 +70,13 @@ def render(record: dict) -> str:
         f"{cost['output_tokens']} output tokens per query, batch {cost['batch_size']}, "
         f"utilisation {cost['utilisation']:.0%}"
     )
+    paths = {}
+    for plan in record["plans"]:
+        label = (plan.get("latency") or {}).get("decode_path")
+        if label:
+            paths.setdefault(label, []).append(plan["plan"])
+    for label, plans in paths.items():
+        lines.append(f"latency measured on: {label}" + (f" ({', '.join(plans)})" if len(paths) > 1 else ""))
     recommendation = record.get("recommendation")
     if recommendation:
         lines.append(f"recommendation: {recommendation['reason']}")
