@@ -219,18 +219,28 @@ def throughput_chart(record: dict, height: int = 340) -> go.Figure | None:
                 customdata=[[r.get("usd_per_1k_queries") or 0, r["tpot_ms"]] for r in mine],
                 hovertemplate=name + "<br>batch %{x}: %{y:,.1f} tokens/s, %{customdata[1]:,.1f} ms/token, "
                 "$%{customdata[0]:,.4f} per 1,000 queries<extra></extra>"))
-        best = p["latency"].get("best_batch")
-        if best:
-            fig.add_trace(go.Scatter(
-                x=[best["batch_size"]], y=[best["tokens_per_s"]], mode="markers", showlegend=False,
-                marker=dict(size=16, symbol="circle-open", color=colours[p["plan"]], line=dict(width=3)),
-                hovertemplate=f"{p['plan']}: cheapest batch within {best['max_tpot_ms']:,.0f} ms/token<extra></extra>"))
+        ring = best_batch_ring(p, "tokens_per_s", colours[p["plan"]])
+        if ring is not None:
+            fig.add_trace(ring)
     fig.update_layout(template=TEMPLATE, height=height + 20 * (len(fig.data) // 3),
-                      title="Throughput vs batch size (ring: cheapest acceptable)",
-                      legend=dict(orientation="h", yanchor="top", y=-0.38, xanchor="left", x=0),
-                      xaxis=dict(title="batch size (queries decoded together)", type="log", dtick=0.30103),
-                      yaxis=dict(title="Throughput (tokens/s)"))
+                      title="Throughput vs batch size (ring: cheapest acceptable)", legend=LEGEND_BELOW,
+                      xaxis=BATCH_AXIS, yaxis=dict(title="Throughput (tokens/s)"))
     return fig
+
+
+BATCH_AXIS = dict(title="batch size (queries decoded together)", type="log", dtick=0.30103)  # ticks at 1, 2, 4 ...
+LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.38, xanchor="left", x=0)
+
+
+def best_batch_ring(plan: dict, y_key: str, colour: str) -> go.Scatter | None:
+    """An open ring on the plan's cheapest batch within the acceptable time per token."""
+    best = plan["latency"].get("best_batch")
+    if not best:
+        return None
+    return go.Scatter(
+        x=[best["batch_size"]], y=[best[y_key]], mode="markers", showlegend=False,
+        marker=dict(size=16, symbol="circle-open", color=colour, line=dict(width=3)),
+        hovertemplate=f"{plan['plan']}: cheapest batch within {best['max_tpot_ms']:,.0f} ms/token<extra></extra>")
 
 
 def verdict_colour(plan: dict) -> str | None:

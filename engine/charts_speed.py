@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from engine.chart_style import TEMPLATE
-from engine.charts import _colours, ok_plans
+from engine.charts import BATCH_AXIS, LEGEND_BELOW, _colours, best_batch_ring, ok_plans
 
 
 def headline_rows(plan: dict) -> list[dict]:
@@ -33,15 +33,10 @@ def cost_by_batch_chart(record: dict, height: int = 340) -> go.Figure | None:
             customdata=[[r["tpot_ms"]] for r in rows],
             hovertemplate=p["plan"] + "<br>batch %{x}: $%{y:,.4f} per 1,000 queries, %{customdata[0]:,.1f} ms/token"
                                       "<extra></extra>"))
-        best = p["latency"].get("best_batch")
-        if best:
-            fig.add_trace(go.Scatter(
-                x=[best["batch_size"]], y=[best["usd_per_1k_queries"]], mode="markers", showlegend=False,
-                marker=dict(size=16, symbol="circle-open", color=colours[p["plan"]], line=dict(width=3)),
-                hovertemplate=f"{p['plan']}: cheapest batch within {best['max_tpot_ms']:,.0f} ms/token"
-                              "<extra></extra>"))
+        ring = best_batch_ring(p, "usd_per_1k_queries", colours[p["plan"]])
+        if ring is not None:
+            fig.add_trace(ring)
     fig.update_layout(template=TEMPLATE, height=height, title="Cost per 1,000 queries vs batch size",
-                      xaxis=dict(title="batch size (queries decoded together)", type="log", dtick=0.30103),
-                      legend=dict(orientation="h", yanchor="top", y=-0.38, xanchor="left", x=0),
+                      xaxis=BATCH_AXIS, legend=LEGEND_BELOW,
                       yaxis=dict(title="USD per 1,000 queries", type="log", dtick=1, tickformat="$~g"))
     return fig

@@ -3,7 +3,6 @@ evaluate against the baseline, price, and store the result the moment it exists.
 
 from __future__ import annotations
 
-import gc
 import time
 import traceback
 from dataclasses import asdict
@@ -19,7 +18,7 @@ from engine.home import subdir
 from engine.measure import accuracy
 from engine.measure.decode_paths import measure_paths, price_rows, resolve_paths
 from engine.measure.latency import latency_result
-from engine.measure.memory import PeakMemory
+from engine.measure.memory import PeakMemory, release_memory
 from engine.measure.roofline import bandwidth, device_name
 from engine.measure.size import save_artifact, weight_bytes
 from engine.models import check_fits, load_model
@@ -207,9 +206,7 @@ class Runner:
                               seconds=time.perf_counter() - started,
                               steps=tuple(s.to_dict() for s in plan.steps))
         finally:
-            gc.collect()
-            if self.device == "cuda":
-                torch.cuda.empty_cache()
+            release_memory(self.device)
 
     def _measure(self, position: int, plan: Plan, started: float) -> PlanResult:
         s = self.settings

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from engine.charts import primary_metric
+from engine.charts_speed import headline_rows
 
 WITHIN_CSS = "background-color: #dcfce7; color: #14532d"
 OUTSIDE_CSS = "background-color: #fee2e2; color: #7f1d1d"
@@ -77,6 +78,7 @@ def speed_frame(record: dict) -> pd.DataFrame:
         if plan.get("status") != "ok":
             continue
         lat = plan["latency"]
+        headline = headline_rows(plan)
         for row in lat.get("by_batch") or []:
             rows.append({
                 "Plan": plan["plan"], "Decode path": row.get("decode_path", lat.get("decode_path")),
@@ -84,8 +86,7 @@ def speed_frame(record: dict) -> pd.DataFrame:
                 "Tokens/s": row["tokens_per_s"], "TTFT (ms)": row["ttft_ms"],
                 "Roofline efficiency %": _div(row.get("roofline_efficiency"), 0.01),
                 "Cost / 1k queries (USD)": row.get("usd_per_1k_queries"),
-                "Headline": "yes" if row.get("decode_path", lat.get("decode_path")) == lat.get("decode_path")
-                and row["batch_size"] == lat.get("batch_size") else "",
+                "Headline": "yes" if row in headline and row["batch_size"] == lat.get("batch_size") else "",
             })
     return pd.DataFrame(rows)
 

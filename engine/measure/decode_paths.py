@@ -16,6 +16,7 @@ import torch
 
 from engine.cost import CostAssumptions, cost_per_1k_queries
 from engine.measure.latency import DECODE_PATH, measure_latency
+from engine.measure.memory import release_memory
 from engine.measure.serving import measure_serving_latency
 
 CHOICES = ("auto", "plain", "serving", "compiled", "both", "all")
@@ -49,20 +50,12 @@ def measure_paths(model, prompt_ids, batch_sizes, decode_steps: int, repeats: in
             except torch.OutOfMemoryError:
                 if batch == batch_sizes[0] or skipped is None:
                     raise
-                _release(device)
+                release_memory(device)
                 skipped.append(f"{path} path, batch {batch}: out of memory on the {device}, left out")
                 continue
             rows.append({"path": path, "decode_path": label, "batch_size": batch, "ttft_ms": figures.ttft_ms,
                          "tpot_ms": figures.tpot_ms, "tokens_per_s": figures.tokens_per_s})
     return rows
-
-
-def _release(device: str) -> None:
-    import gc
-
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.empty_cache()
 
 
 def price_rows(rows: list[dict], costs: CostAssumptions) -> list[dict]:

@@ -26,7 +26,8 @@ class LatencyFigures:
         return self.batch_size * 1000.0 / self.tpot_ms
 
 
-def _prompt(prompt_ids: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
+def repeat_prompt(prompt_ids: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
+    """The same prompt for every row of the batch, on the device."""
     return prompt_ids.reshape(1, -1).repeat(batch_size, 1).to(device)
 
 
@@ -34,7 +35,7 @@ def _prompt(prompt_ids: torch.Tensor, batch_size: int, device: str) -> torch.Ten
 def measure_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_steps: int,
                     repeats: int, device: str) -> LatencyFigures:
     timer = Timer(device)
-    ids = _prompt(prompt_ids, batch_size, device)
+    ids = repeat_prompt(prompt_ids, batch_size, device)
     state = {}
 
     def prefill():

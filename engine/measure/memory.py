@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import torch
@@ -45,3 +46,10 @@ class PeakMemory:
             self._max = max(self._max, self._process.memory_info().rss)
             self.peak_bytes = self._max - self._start
         return False
+
+
+def release_memory(device: str) -> None:
+    """Hand freed tensors back (and the CUDA cache to the driver) before the next allocation."""
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.measure.latency import LatencyFigures, _prompt
+from engine.measure.latency import LatencyFigures, repeat_prompt
 from engine.measure.timing import Timer, median
 
 SERVING_PATH = "static KV cache + CUDA graph replay of the whole decode step"
@@ -106,7 +106,7 @@ def measure_serving_latency(model, prompt_ids: torch.Tensor, batch_size: int, de
                             repeats: int, device: str, compiled: bool = False) -> tuple[LatencyFigures, str]:
     """(figures, decode path label): prefill timed eagerly, decode as `decode_steps` replays per
     timed block (one event pair around the block), median over `repeats` blocks."""
-    ids = _prompt(prompt_ids, batch_size, device)
+    ids = repeat_prompt(prompt_ids, batch_size, device)
     compiled = compiled and device == "cuda"
     if compiled:
         torch._dynamo.reset()  # compiled code of an earlier plan or batch size must not be reused, nor kept alive
