@@ -6,7 +6,7 @@ On the lent GPU (device tool), in few calls:
     python3 bench/gpu_bench.py parity --cpu bench/parity_cpu.json --model /tmp/gguf/model.gguf
 Here, on the CPU, for the parity reference:
     python bench/gpu_bench.py parity-reference -o bench/parity_cpu.json
-Installs the carried wheels (.whl, .whl2) into /tmp/site first when they are present. Each
+Installs the carried wheels (.whl*/ folders) into /tmp/site first when they are present. Each
 command writes run records and a Markdown table under $OUT (or bench-out) and prints the table.
 """
 
@@ -31,11 +31,15 @@ def _environment(carried: bool) -> dict:
         return env
     # the run store under $OUT comes back even when the call is cut off mid-run (plans are stored as they finish)
     env.setdefault("COMPECON_HOME", str(OUT / "ch"))
-    wheels = [str(p) for d in (".whl", ".whl2") for p in sorted(Path(d).glob("*.whl"))]
-    if wheels and not Path(SITE, ".installed").exists():
+    # every carried wheel folder (.whl, .whl-a, .whl2, ...); a later call may carry wheels an earlier one did not
+    marker = Path(SITE, ".installed")
+    done = set(marker.read_text().split("\n")) if marker.exists() else set()
+    wheels = sorted(str(p) for p in Path(".").glob(".whl*/*.whl"))
+    new = [w for w in wheels if Path(w).name not in done]
+    if new:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                        "--no-cache-dir", "--upgrade", "--target", SITE, *wheels], check=True)
-        Path(SITE, ".installed").write_text("\n".join(wheels))
+                        "--no-cache-dir", "--upgrade", "--target", SITE, *new], check=True)
+        marker.write_text("\n".join(sorted(done | {Path(w).name for w in new})))
     if Path(SITE).is_dir():
         env["PYTHONPATH"] = SITE + os.pathsep + env.get("PYTHONPATH", "")
     return env
@@ -112,7 +116,11 @@ def main() -> None:
     parity = sub.add_parser("parity", help="the same plans on the GPU, compared with the CPU reference")
     parity.add_argument("--cpu", default="bench/parity_cpu.json")
     parity.add_argument("--model", required=True)
+    sub.add_parser("install", help="only install the carried wheels into /tmp/site")
     args = parser.parse_args()
+    if args.command == "install":
+        _environment(carried=True)
+        return
     OUT.mkdir(parents=True, exist_ok=True)
 
     if args.command == "speed":

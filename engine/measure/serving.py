@@ -13,6 +13,8 @@ the label says why. On a CPU there are no graphs: the static cache runs eagerly.
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from engine.measure.latency import LatencyFigures, repeat_prompt
@@ -21,6 +23,8 @@ from engine.measure.timing import Timer, median
 SERVING_PATH = "static KV cache + CUDA graph replay of the whole decode step"
 COMPILED_PATH = "static KV cache + torch.compile (inductor-fused decode step) + CUDA graph replay"
 STATIC_EAGER_PATH = "static KV cache, eager forward (no CUDA graph)"
+# COMPECON_COORDINATE_DESCENT=0 turns the tuning off, for the benchmark's with/without comparison
+COMPILE_OPTIONS = {"coordinate_descent_tuning": os.environ.get("COMPECON_COORDINATE_DESCENT", "1") != "0"}
 
 
 class StaticDecoder:
@@ -31,8 +35,11 @@ class StaticDecoder:
 
         self.model, self.device = model, device
         # inductor fuses the dozens of small norm/rotary/activation kernels per layer that an eager step
-        # launches; compiled for the one-token step only (prefill stays eager), shapes fixed per batch size
-        self._decode_forward = torch.compile(self._forward, dynamic=False) if compiled else self._forward
+        # launches; compiled for the one-token step only (prefill stays eager), shapes fixed per batch size.
+        # Coordinate-descent tuning also makes inductor lower a one-row matmul to a tuned Triton reduction,
+        # into which a weight-only dequantize (int8 -> bf16, times scale) fuses, as gpt-fast relies on.
+        self._decode_forward = (torch.compile(self._forward, dynamic=False, options=COMPILE_OPTIONS)
+                                if compiled else self._forward)
         self.cache = StaticCache(config=model.config, max_cache_len=max_len)
         self.ids = torch.zeros(batch_size, 1, dtype=torch.long, device=device)
         self.position = torch.zeros(1, dtype=torch.long, device=device)
