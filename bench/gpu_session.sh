@@ -4,6 +4,7 @@
 #   stage 1  carry .whl-a .whl2 .gguf-1 : GPU tests; compiled path (coordinate-descent tuned) at batch 1
 #   stage 2  carry .gguf-2              : CPU/GPU perplexity parity of the real model; compiled batch 8/64
 #   stage 3  carry .whl-a .whl-b        : bitsandbytes and quanto int8; shape:llama-3-70b int4/int8
+#   stage 4  carry .whl-a .whl2         : compiled int4 and fp8 at batch 1 (stage 1's limit cut them)
 # Every sub-run has its own time limit, so the call always ends by packing $OUT into one archive
 # (the device returns at most 8 files); plans finished before a limit stay in the run store inside.
 set -u
@@ -13,7 +14,7 @@ export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 bench() { timeout "$1" python3 bench/gpu_bench.py "${@:2}" 2>&1 | tee -a "$OUT/log.txt"; }
 log() { echo "== $(date -u +%T) $*" | tee -a "$OUT/log.txt"; }
 
-case "${1:?stage 1, 2 or 3}" in
+case "${1:?stage 1, 2, 3 or 4}" in
 1)
     mkdir -p /tmp/gguf && cp .gguf-1/part /tmp/gguf/part1
     nvidia-smi --query-gpu=name,memory.total,clocks.sm,driver_version --format=csv | tee -a "$OUT/log.txt"
@@ -38,6 +39,10 @@ case "${1:?stage 1, 2 or 3}" in
     bench 230 speed --name 8b-int8-backends --batch 1 --batch 64 --plan int8:backend=bnb --plan int8:backend=quanto
     log "llama-3-70b"
     bench 280 speed --model shape:llama-3-70b --name 70b --batch 1 --plan int4 --plan int8
+    ;;
+4)
+    log "compiled, coordinate-descent tuned, batch 1 (the plans stage 1's limit cut)"
+    bench 390 speed --name 8b-cdt-2 --decode-path compiled --batch 1 --plan int4 --plan fp8
     ;;
 esac
 log "done"
