@@ -16,6 +16,7 @@ if record is None:
     st.stop()
 
 results_view.headline(record)
+results_view.follow(record)
 results_view.chart_grid(record)
 results_view.slowness(record)
 

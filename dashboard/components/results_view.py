@@ -57,6 +57,27 @@ def headline(record: dict) -> None:
         st.caption(f"Note: {note}")
 
 
+FOLLOW_S = 2.0
+
+
+def finished_plans(record: dict) -> int:
+    return sum(p.get("status") != "pending" for p in record["plans"])
+
+
+def follow(record: dict) -> None:
+    """While the run is going, watch the store: a newly finished plan, or the run's end, redraws the page."""
+    if record["status"] == "running":
+        _watch(record["run_id"], finished_plans(record))
+
+
+@st.fragment(run_every=FOLLOW_S)
+def _watch(run_id: str, seen: int) -> None:
+    fresh = services.run_record(run_id)
+    if fresh is None or fresh["status"] != "running" or finished_plans(fresh) != seen:
+        st.rerun()
+    st.caption(":material/autorenew: This page updates itself as plans finish.")
+
+
 def chart_grid(record: dict) -> None:
     assumptions = tables.cost_assumptions(record)
     left, right = st.columns(2)

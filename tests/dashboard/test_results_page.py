@@ -76,3 +76,23 @@ def test_speed_detail_names_each_decode_path_and_kernel(app, embedded_record):
     assert list(speed["Plan"]) == ["fp32", "int8"]  # one batch size, one path on a CPU
     assert set(speed["Decode path"]) == {embedded_record["plans"][0]["latency"]["decode_path"]}
     assert speed["Kernel"].iloc[1] == embedded_record["plans"][1]["latency"]["kernel_path"]
+
+
+def test_a_run_still_going_says_so_and_follows_the_store(app, embedded_record):
+    from engine.store import Store
+
+    store, record = Store(), embedded_record
+    live = store.create_run(record["model"], record["device"], record["settings"],
+                            [p["plan"] for p in record["plans"]])  # owned by this (live) process: running
+    store.add_plan_result(live, 0, record["plans"][0])
+    try:
+        at = app("results", run=live)
+        assert any("This run is running: 1 of 2 plans finished" in w for w in texts(at, "warning"))
+        assert any("updates itself as plans finish" in c for c in texts(at, "caption"))
+        store.add_plan_result(live, 1, record["plans"][1])
+        store.finish_run(live, "done", {"recommendation": record["recommendation"]})
+        at.run()
+        assert not any("updates itself" in c for c in texts(at, "caption"))
+        assert any(record["recommendation"]["reason"] in s for s in texts(at, "success") + texts(at, "info"))
+    finally:
+        store.delete_run(live)

@@ -1,6 +1,6 @@
 """End to end in Debian's Chromium: `compecon ui` in a fresh store, a run started from the form,
 a reload mid-run that reattaches to the same job, the results with their charts and the
-recommendation. Screenshots go to test-artifacts/ (look at them)."""
+recommendation, a Results page that follows a run still going. Screenshots go to test-artifacts/ (look at them)."""
 
 import os
 import re
@@ -90,6 +90,28 @@ def plans_finished(page) -> int:
     return int(re.search(r"(\d+) / \d+", text).group(1))
 
 
+def follow_a_run_still_going(page, url, store, record) -> None:
+    """The Results page of a run that is still going redraws itself as plans land in the store (no reload).
+    The plans are the finished run's own records, written by this process, which owns the run."""
+    expect, total = playwright.expect, len(record["plans"])
+    live = store.create_run(record["model"], record["device"], record["settings"], [p["plan"] for p in record["plans"]])
+    store.add_plan_result(live, 0, record["plans"][0])
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    page.goto(f"{url}/results?run={live}")
+    expect(page.get_by_text("updates itself as plans finish")).to_be_visible()
+    expect(page.get_by_text(f"1 of {total} plans finished")).to_be_visible()
+    store.add_plan_result(live, 1, record["plans"][1])
+    expect(page.get_by_text(f"2 of {total} plans finished")).to_be_visible(timeout=30_000)
+    settled(page)
+    page.screenshot(path=ARTIFACTS / "e2e-6-results-following.png", full_page=True)
+    for position in range(2, total):
+        store.add_plan_result(live, position, record["plans"][position])
+    store.finish_run(live, "done", {"recommendation": record["recommendation"]})
+    expect(page.get_by_text(record["recommendation"]["reason"])).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("updates itself as plans finish")).to_have_count(0)
+    store.delete_run(live)
+
+
 def test_a_run_from_the_browser_survives_a_reload_and_shows_results(server):
     url, queue = server
     ARTIFACTS.mkdir(exist_ok=True)
@@ -155,9 +177,11 @@ def test_a_run_from_the_browser_survives_a_reload_and_shows_results(server):
         page.wait_for_timeout(1500)
         page.screenshot(path=ARTIFACTS / "e2e-5-results.png", full_page=True)
 
+        follow_a_run_still_going(page, url, queue.store, record)
+
         page.set_viewport_size({"width": 1400, "height": 1400})
         page.goto(f"{url}/history")
         expect(page.get_by_role("heading", name="History")).to_be_visible()
         settled(page)
-        page.screenshot(path=ARTIFACTS / "e2e-6-history.png", full_page=True)
+        page.screenshot(path=ARTIFACTS / "e2e-7-history.png", full_page=True)
         browser.close()
