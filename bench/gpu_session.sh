@@ -5,6 +5,9 @@
 #   stage 2  carry .gguf-2              : CPU/GPU perplexity parity of the real model; compiled batch 8/64
 #   stage 3  carry .whl-a .whl-b        : bitsandbytes and quanto int8; shape:llama-3-70b int4/int8
 #   stage 4  carry .whl-a .whl2         : compiled int4 and fp8 at batch 1 (stage 1's limit cut them)
+# Carry folders (ignored by git): `bash ../shared/tools/prepare-gpu-carry.sh .venv/bin/python` makes .whl and
+# .gguf-1/.gguf-2; move bitsandbytes' wheel from .whl to .whl-b and the rest to .whl-a; .whl2 holds
+# `pip download --no-deps` wheels of evaluate, datasets, dill and multiprocess for Python 3.12.
 # Every sub-run has its own time limit, so the call always ends by packing $OUT into one archive
 # (the device returns at most 8 files); plans finished before a limit stay in the run store inside.
 set -u
