@@ -18,7 +18,7 @@ import torch
 
 from engine.measure.accuracy import load_eval_texts, make_windows
 from engine.models import load_model
-from engine.pipeline import _apply_steps
+from engine.pipeline import apply_steps
 from engine.plan import parse
 from engine.run_types import StepContext
 
@@ -72,12 +72,12 @@ def main() -> None:
           "| ppl change |")
     print("|---|---|---|---|---|---|---|")
     for text in args.plan or ["fp32", "int4:backend=quanto", "int2"]:
-        quantized, _ = _apply_steps(loaded.fresh_copy("cpu"), parse(text), ctx)
+        quantized, _ = apply_steps(loaded.fresh_copy("cpu"), parse(text), ctx)
         kernel = mean_log_loss(quantized.model, ids)
         plain = opened_copy(loaded, quantized.model)
         single = mean_log_loss(plain, ids)
         double = mean_log_loss(plain.double(), ids)
-        nudged, _ = _apply_steps(nudged_copy(loaded), parse(text), ctx)
+        nudged, _ = apply_steps(nudged_copy(loaded), parse(text), ctx)
         moved = mean_log_loss(nudged.model, ids)
         print(f"| {text} | {math.exp(kernel):,.4f} | {math.exp(single):,.4f} | {math.exp(double):,.4f} | "
               f"{100 * math.expm1(double - single):+.4f}% | {math.exp(moved):,.4f} | "

@@ -48,7 +48,7 @@ def _prompt_ids(loaded, settings: RunSettings) -> torch.Tensor:
     return torch.tensor(ids)
 
 
-def _apply_steps(model, plan: Plan, ctx: StepContext) -> tuple[StepOutcome, dict]:
+def apply_steps(model, plan: Plan, ctx: StepContext) -> tuple[StepOutcome, dict]:
     """Apply the steps in order; returns the last outcome (notes and extras merged) and seconds per step."""
     outcome = StepOutcome(model, backend="torch", kernel_path=f"torch eager ({ctx.device})")
     notes: list[str] = []
@@ -213,7 +213,7 @@ class Runner:
         with PeakMemory(self.device) as memory:
             self._stage(plan, "compressing")
             model = self.loaded.fresh_copy(self.device)
-            outcome, step_seconds = _apply_steps(model, plan, self.ctx)
+            outcome, step_seconds = apply_steps(model, plan, self.ctx)
             model = outcome.model
             self._stage(plan, "measuring latency")
             skipped: list[str] = []

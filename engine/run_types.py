@@ -20,7 +20,7 @@ class RunSettings:
     price_per_hour: float | None = None
     utilisation: float = 0.6
     decode_steps: int = 16
-    decode_path: str = "auto"  # plain | serving | both | auto (both on a GPU, plain on a CPU)
+    decode_path: str = "auto"  # plain | serving | compiled | both | all | auto (both on a GPU, plain on a CPU)
     max_tpot_ms: float = 100.0  # slowest time per output token a user accepts when picking a batch size
     repeats: int = 3
     eval_tokens: int = 2048

@@ -2,8 +2,8 @@
 
 Paths, each labelled in the record: `plain` (the transformers loop a naive `generate()`
 runs), `serving` (static KV cache + CUDA graph, engine/measure/serving.py) and, on request,
-`compiled` (the same with the step fused by torch.compile; tens of seconds of compilation
-per batch size, so not a default).
+`compiled` (the same with the step fused and tuned by torch.compile; 0.5-3 minutes of
+compilation per plan and batch size on an 8B model, so not a default).
 On a GPU both are measured and the serving path sets the headline and the cost, because
 that is how a deployment decodes; on a CPU only the plain path runs unless asked.
 """
