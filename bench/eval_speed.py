@@ -23,7 +23,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from engine.evaluation.prompts import load_prompts
-    from engine.pipeline import ProgressEvent, RunSettings, plans_for, run
+    from engine.pipeline import run
+    from engine.settings import ProgressEvent, RunSettings, plans_for
 
     began = time.perf_counter()
     marks: list[tuple[str, float]] = []

@@ -16,11 +16,11 @@ import math
 
 import torch
 
-from engine.measure.accuracy import load_eval_texts, make_windows
+from engine.evaluation.texts import load_eval_texts, make_windows
 from engine.models import load_model
-from engine.pipeline import apply_steps
 from engine.plan import parse
-from engine.run_types import StepContext
+from engine.registry import apply_steps
+from engine.settings import StepContext
 
 
 @torch.no_grad()

@@ -1,12 +1,23 @@
-"""`compecon`: the command line, thin over the engine."""
+"""`compecon`: the command line, thin over the engine.
+
+`compecon run`'s measurement options are not written here: one option per `RunSettings` field,
+derived from the dataclass (engine/settings.py), so every setting has a flag and the command a
+report prints to repeat a run parses back to the same settings. The heavier modules (the
+pipeline, the reports, the store) are imported by the commands that use them.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import typer
+from tqdm import tqdm
+
+from engine.settings import PlanEvent, ProgressEvent, RunEvent, RunSettings, setting_flag, setting_types
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Compression Economics: how much smaller, faster and cheaper, at what accuracy.")
@@ -15,6 +26,85 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 def _fail(message: str, code: int = 2):
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+class ConsoleProgress:
+    """The pipeline's progress callable on a terminal: plan lines, and a bar while prompts are evaluated."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr  # looked up now, so a captured stderr is honoured
+        self.bar = None
+        self.stage = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._close()
+        return False
+
+    def _close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __call__(self, event) -> None:
+        match event:
+            case PlanEvent(state="stage"):
+                return  # the bar and the plan lines say enough on a terminal
+            case str() | PlanEvent() | RunEvent():
+                self._close()
+                print(getattr(event, "message", event), file=self.stream, flush=True)
+            case ProgressEvent():
+                self._bar(event)
+
+    def _bar(self, event: ProgressEvent) -> None:
+        if self.bar is None or self.stage != event.stage or self.bar.total != event.total:
+            self._close()
+            self.stage = event.stage
+            self.bar = tqdm(total=event.total, desc=f"  {event.stage}", unit="prompt", file=self.stream,
+                            leave=False, dynamic_ncols=True)
+        self.bar.update(event.done - self.bar.n)
+        if event.done >= event.total:
+            self._close()
+
+
+def settings_parameters() -> list[inspect.Parameter]:
+    """One command-line option per RunSettings field: its flag, type, default and help."""
+    types = setting_types()
+    out = []
+    for f in fields(RunSettings):
+        kind, flag = types[f.name], setting_flag(f.name)
+        if f.name == "batch_sizes":
+            default, annotation = list(f.default), list[int]
+        else:
+            default, annotation = f.default, (kind | None) if f.default is None else kind
+        decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool else [flag]
+        option = typer.Option(default, *decls, help=f.metadata["help"])
+        out.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation))
+    return out
+
+
+def settings_from_options(options: dict) -> RunSettings:
+    """The RunSettings the parsed options of `compecon run` describe."""
+    return RunSettings.from_dict(options)
+
+
+RUN_OPTIONS = [
+    inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, annotation=str,
+                      default=typer.Option("smollm2-135m", help="model spec (see `compecon models`)")),
+    inspect.Parameter("plan", inspect.Parameter.KEYWORD_ONLY, annotation=list[str] | None,
+                      default=typer.Option(None, "--plan", "-p", help="a plan such as int4:group=64; repeat")),
+    inspect.Parameter("preset", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
+                      default=typer.Option(None, help="a named set of plans (see `compecon methods`)")),
+    inspect.Parameter("json_path", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
+                      default=typer.Option(None, "--json", help="write the run record here")),
+    inspect.Parameter("prompts", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
+                      default=typer.Option(None, help="your prompts: .jsonl, .csv or .txt")),
+    inspect.Parameter("calibration_check", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                      default=typer.Option(False, help="run each calibrated plan on generic texts and on your "
+                                                       "prompts")),
+]
 
 
 @app.command()
@@ -29,9 +119,9 @@ def models():
 @app.command()
 def methods():
     """List the compression steps, their parameters, and the presets."""
-    from engine.registry import PRESETS, STEPS, load_builtin_steps
+    import engine.methods  # noqa: F401  (registers the steps)
+    from engine.registry import PRESETS, STEPS
 
-    load_builtin_steps()
     for name, spec in sorted(STEPS.items()):
         params = ", ".join(f"{k}={p.default}" for k, p in spec.params.items())
         typer.echo(f"{name:<8} {spec.doc}" + (f"  [{params}]" if params else ""))
@@ -40,66 +130,31 @@ def methods():
         typer.echo(f"preset {name}: baseline, {', '.join(plans)}")
 
 
-@app.command()
-def run(
-    model: str = typer.Option("smollm2-135m", help="model spec (see `compecon models`)"),
-    plan: list[str] | None = typer.Option(None, "--plan", "-p", help="a plan such as int4:group=64; repeat"),
-    preset: str | None = typer.Option(None, help="a named set of plans (see `compecon methods`)"),
-    device: str = typer.Option("auto", help="cpu, cuda or auto"),
-    json_path: Path | None = typer.Option(None, "--json", help="write the run record here"),
-    batch: list[int] = typer.Option([1], "--batch", help="batch sizes to measure; repeat"),
-    prompt_tokens: int = typer.Option(128, help="prompt length per query (ttft, cost)"),
-    output_tokens: int = typer.Option(128, help="generated tokens per query (cost)"),
-    hardware: str | None = typer.Option(None, help="price-table row (sample_data/prices.csv)"),
-    price_per_hour: float | None = typer.Option(None, help="override the hardware price, USD/h"),
-    utilisation: float = typer.Option(0.6, help="share of paid time spent serving, (0, 1]"),
-    decode_steps: int = typer.Option(16, help="decode steps timed per repeat"),
-    repeats: int = typer.Option(3, help="timed repeats after warm-up"),
-    decode_path: str = typer.Option("auto", help="plain, serving (static cache + CUDA graph), compiled (serving "
-                                    "+ torch.compile), both (plain+serving), all, auto (both on GPU, plain on CPU)"),
-    max_tpot_ms: float = typer.Option(100.0, help="slowest acceptable ms per output token when picking a batch size"),
-    eval_tokens: int = typer.Option(2048, help="evaluation tokens for perplexity/KL"),
-    prompts: Path | None = typer.Option(None, help="your prompts: .jsonl, .csv or .txt"),
-    calibration_share: float = typer.Option(0.0, help="share of the prompts held out for calibration"),
-    primary: str | None = typer.Option(None, help="verdict metric (default: task_accuracy, else top1_agreement)"),
-    tolerance: float = typer.Option(1.0, help="allowed relative loss on the primary metric, in percent"),
-    limit: int | None = typer.Option(None, help="evaluate only the first N prompts (quick looks)"),
-    max_new_tokens: int = typer.Option(16, help="greedy tokens generated per prompt"),
-    calibration: str = typer.Option("auto", help="calibration data for calibrated steps: auto, prompts, texts, both"),
-    calibration_check: bool = typer.Option(False, help="run each calibrated plan on generic texts and on your prompts"),
-):
+def run(**options):
     """Compress the model under each plan, measure it, and store the run."""
-    from engine.calibration import calibration_variants
     from engine.evaluation.prompts import PromptFileError, load_prompts
     from engine.evaluation.verdict import Tolerance
     from engine.measure.decode_paths import resolve_paths
     from engine.models import ModelError
-    from engine.pipeline import RunError, RunSettings, plans_for, resolve_device
     from engine.pipeline import run as run_plans
     from engine.plan import PlanError
-    from engine.progress import ConsoleProgress
-    from engine.report_table import render
+    from engine.reports.terminal import render
+    from engine.settings import RunError, calibration_variants, plans_for, resolve_device
 
+    json_path = options["json_path"]
     try:
-        plans = plans_for(plan, preset, resolve_device(device))
-        prompt_set = load_prompts(prompts) if prompts else None
-        if calibration_check:
-            if prompt_set is None or calibration_share <= 0:
+        settings = settings_from_options(options)
+        plans = plans_for(options["plan"], options["preset"], resolve_device(settings.device))
+        prompt_set = load_prompts(options["prompts"]) if options["prompts"] else None
+        if options["calibration_check"]:
+            if prompt_set is None or settings.calibration_share <= 0:
                 raise ValueError("--calibration-check needs --prompts and a --calibration-share above 0")
             plans = calibration_variants(plans)
-        resolve_paths(decode_path, "cpu")  # refuse an unknown path before anything runs
-        if primary:
-            Tolerance(primary, tolerance)  # refuse a bad metric before anything runs
-        settings = RunSettings(
-            device=device, batch_sizes=tuple(batch), prompt_tokens=prompt_tokens, output_tokens=output_tokens,
-            hardware=hardware, price_per_hour=price_per_hour, utilisation=utilisation,
-            decode_steps=decode_steps, repeats=repeats, eval_tokens=eval_tokens, primary=primary,
-            tolerance_pct=tolerance, calibration_share=calibration_share, limit=limit,
-            max_new_tokens=max_new_tokens, calibration=calibration, decode_path=decode_path,
-            max_tpot_ms=max_tpot_ms,
-        )
+        resolve_paths(settings.decode_path, "cpu")  # refuse an unknown path before anything runs
+        if settings.primary:
+            Tolerance(settings.primary, settings.tolerance_pct)  # refuse a bad metric before anything runs
         with ConsoleProgress() as progress:
-            record = run_plans(model, plans, settings, progress=progress, prompts=prompt_set)
+            record = run_plans(options["model"], plans, settings, progress=progress, prompts=prompt_set)
     except (PlanError, RunError, ModelError, PromptFileError, ValueError) as error:
         _fail(str(error))
     typer.echo(render(record))
@@ -107,6 +162,10 @@ def run(
     if json_path:
         json_path.write_text(json.dumps(record, indent=2))
         typer.echo(f"run record written to {json_path}")
+
+
+run.__signature__ = inspect.Signature(RUN_OPTIONS + settings_parameters())
+app.command()(run)
 
 
 @app.command()
@@ -123,7 +182,7 @@ def runs():
 def show(run_id: str, prompts: bool = typer.Option(False, "--prompts", help="list the worst prompts per plan"),
          worst: int = typer.Option(5, help="how many prompts per plan with --prompts")):
     """The comparison table of one stored run."""
-    from engine.report_table import render, render_worst_prompts
+    from engine.reports.terminal import render, render_worst_prompts
     from engine.store import Store
 
     store = Store()
@@ -141,7 +200,7 @@ def show(run_id: str, prompts: bool = typer.Option(False, "--prompts", help="lis
 def export(run_id: str, format: str = typer.Option("json", help="json or csv"),
            output: Path | None = typer.Option(None, "-o", help="file to write (default: stdout)")):
     """Export a stored run as JSON or CSV."""
-    from engine.exporting import to_csv, to_json
+    from engine.reports.tabular import to_csv, to_json
     from engine.store import Store
 
     writers = {"json": to_json, "csv": to_csv}
@@ -185,9 +244,10 @@ def ui(ctx: typer.Context):
     """Start the dashboard; Streamlit's own options pass through (e.g. --server.port 8600)."""
     import os
 
-    root = Path(__file__).resolve().parents[1]
-    os.chdir(root)  # so the project's .streamlit/config.toml applies; STREAMLIT_* variables still win
-    command = [sys.executable, "-m", "streamlit", "run", str(root / "dashboard" / "app.py"), *ctx.args]
+    from engine.home import PROJECT_ROOT
+
+    os.chdir(PROJECT_ROOT)  # so the project's .streamlit/config.toml applies; STREAMLIT_* variables still win
+    command = [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboard" / "app.py"), *ctx.args]
     os.execv(sys.executable, command)
 
 

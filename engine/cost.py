@@ -10,9 +10,10 @@ import csv
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from engine.home import SAMPLE_DATA
 from engine.records import CostResult
 
-PRICES = Path(__file__).resolve().parents[1] / "sample_data" / "prices.csv"
+PRICES = SAMPLE_DATA / "prices.csv"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,13 @@ def seconds_per_query(ttft_ms: float, tpot_ms: float, a: CostAssumptions) -> flo
 
 def cost_per_1k_queries(ttft_ms: float, tpot_ms: float, a: CostAssumptions) -> float:
     return a.price_per_hour / 3600.0 * seconds_per_query(ttft_ms, tpot_ms, a) * 1000.0 / a.utilisation
+
+
+def price_rows(rows: list[dict], costs: CostAssumptions) -> list[dict]:
+    """Each measured latency row gains its cost per 1,000 queries at its own batch size (same price
+    and utilisation)."""
+    return [{**row, "usd_per_1k_queries": cost_per_1k_queries(
+        row["ttft_ms"], row["tpot_ms"], replace(costs, batch_size=row["batch_size"]))} for row in rows]
 
 
 def cost_result(latency, costs: CostAssumptions, device: str) -> CostResult:

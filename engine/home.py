@@ -1,9 +1,13 @@
-"""Where the engine keeps its state: `$COMPECON_HOME` (default `~/.compecon`)."""
+"""Where things live: the engine's state in `$COMPECON_HOME` (default `~/.compecon`), and the
+project's own files (sample data shipped with the tool)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = PROJECT_ROOT / "sample_data"
 
 
 def home() -> Path:

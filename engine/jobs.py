@@ -1,53 +1,55 @@
 """The job queue behind the dashboard: runs are submitted as rows in the store's SQLite file and
 executed by a separate worker process (engine/worker.py), one running job per device.
 
-The web server only inserts rows, reads them and starts a worker; it never runs a model or
-touches CUDA. Everything here is plain SQLite, so a reload, a second tab or a restarted
-server reads the same state. `python -m engine.jobs worker --device cpu` runs a worker.
+Every statement on the `jobs` and `workers` tables lives here, the schema included. The web
+server only inserts rows, reads them and starts a worker; it never runs a model or touches CUDA.
+Everything is plain SQLite, so a reload, a second tab or a restarted server reads the same state.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.store import Store, now, pid_alive
+from engine.evaluation.prompts import PromptSet
+from engine.evaluation.verdict import Tolerance
+from engine.home import PROJECT_ROOT
+from engine.settings import ACTIVE_JOBS, JobState, RunSettings, plans_for
+from engine.store import Store, now, owner_alive, this_process
 
-ACTIVE = ("queued", "running")
-FINISHED = ("done", "failed", "cancelled", "interrupted")
-HEARTBEAT_MAX_AGE_S = 90  # a worker that has not beaten for this long is presumed dead
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    device TEXT NOT NULL,            -- cpu | cuda: one running job per device
+    status TEXT NOT NULL,            -- queued | running | done | failed | cancelled | interrupted
+    spec TEXT NOT NULL,              -- JSON: model, plans, settings, prompts
+    run_id TEXT,                     -- known as soon as the run exists in the store
+    worker TEXT,                     -- host:pid of the worker running it
+    progress TEXT,                   -- JSON: plan states, stage, prompt progress, messages
+    error TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    client_token TEXT UNIQUE,        -- one job per submission, however often it is sent
+    started TEXT,
+    finished TEXT
+);
+CREATE TABLE IF NOT EXISTS workers (
+    device TEXT PRIMARY KEY,
+    worker TEXT NOT NULL,            -- host:pid
+    heartbeat TEXT NOT NULL
+);
+"""
+ACTIVE = ACTIVE_JOBS
+FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED)
 
 
 class JobError(ValueError):
     """A job that cannot be submitted; the message says what to change."""
-
-
-def this_worker() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _age_s(stamp: str | None) -> float:
-    if not stamp:
-        return float("inf")
-    return (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
-
-
-def owner_alive(owner: str | None, heartbeat: str | None = None) -> bool:
-    """Whether host:pid still runs: by pid on this host, else by a fresh heartbeat."""
-    if not owner:
-        return False
-    host, _, pid = owner.rpartition(":")
-    if host == socket.gethostname():
-        return pid_alive(int(pid)) and (heartbeat is None or _age_s(heartbeat) < HEARTBEAT_MAX_AGE_S)
-    return _age_s(heartbeat) < HEARTBEAT_MAX_AGE_S
 
 
 def detect_devices() -> list[str]:
@@ -59,10 +61,6 @@ def detect_devices() -> list[str]:
 
 def check_spec(spec: dict) -> None:
     """Refuse a spec that could never run (bad plan, setting or prompts) before it is queued."""
-    from engine.evaluation.prompts import PromptSet
-    from engine.evaluation.verdict import Tolerance
-    from engine.pipeline import RunSettings, plans_for
-
     if not spec.get("model"):
         raise JobError("no model given")
     settings = spec.get("settings") or {}
@@ -83,20 +81,24 @@ def _job(row) -> dict:
     for key in ("spec", "progress"):
         job[key] = json.loads(job[key]) if job[key] else ({} if key == "progress" else None)
     job["cancel_requested"] = bool(job["cancel_requested"])
-    if job["status"] == "running" and not owner_alive(job["worker"]):
-        job["status"] = "interrupted"  # its worker died; the run's unfinished plan reads the same
+    if job["status"] == JobState.RUNNING and not owner_alive(job["worker"]):
+        job["status"] = JobState.INTERRUPTED  # its worker died; the run's unfinished plan reads the same
     return job
 
 
 class JobQueue:
-    """The jobs table of one store file."""
+    """The jobs and workers tables of one store file."""
 
     def __init__(self, path: Path | None = None):
         self.store = Store(path)
         self.path = self.store.path
+        with self.connect() as db:
+            db.executescript(SCHEMA)
 
     def connect(self):
         return self.store._connect()
+
+    # --- the dashboard's side: submit, read, cancel, start a worker ---
 
     def submit(self, spec: dict, client_token: str | None = None) -> str:
         """Queue a run; the same client_token always gives the same job (double clicks, reloads)."""
@@ -105,7 +107,8 @@ class JobQueue:
         with self.connect() as db:
             db.execute("INSERT INTO jobs (job_id, created, device, status, spec, client_token) VALUES (?,?,?,?,?,?) "
                        "ON CONFLICT(client_token) DO NOTHING",
-                       (uuid.uuid4().hex[:12], now(), spec["settings"]["device"], "queued", json.dumps(spec), token))
+                       (uuid.uuid4().hex[:12], now(), spec["settings"]["device"], JobState.QUEUED, json.dumps(spec),
+                        token))
             return db.execute("SELECT job_id FROM jobs WHERE client_token=?", (token,)).fetchone()["job_id"]
 
     def get_job(self, job_id: str) -> dict:
@@ -134,24 +137,19 @@ class JobQueue:
         """1 for the next job to run on its device, 2 behind it...; None once it is not queued."""
         with self.connect() as db:
             row = db.execute("SELECT rowid, device, status FROM jobs WHERE job_id=?", (job_id,)).fetchone()
-            if row is None or row["status"] != "queued":
+            if row is None or row["status"] != JobState.QUEUED:
                 return None
-            ahead = db.execute("SELECT COUNT(*) FROM jobs WHERE device=? AND status='queued' AND rowid<?",
-                               (row["device"], row["rowid"])).fetchone()[0]
+            ahead = db.execute("SELECT COUNT(*) FROM jobs WHERE device=? AND status=? AND rowid<?",
+                               (row["device"], JobState.QUEUED, row["rowid"])).fetchone()[0]
         return ahead + 1
 
     def request_cancel(self, job_id: str) -> str:
         """A queued job is cancelled at once; a running one stops at its worker's next check."""
         with self.connect() as db:
             db.execute("UPDATE jobs SET cancel_requested=1 WHERE job_id=?", (job_id,))
-            db.execute("UPDATE jobs SET status='cancelled', finished=? WHERE job_id=? AND status='queued'",
-                       (now(), job_id))
+            db.execute("UPDATE jobs SET status=?, finished=? WHERE job_id=? AND status=?",
+                       (JobState.CANCELLED, now(), job_id, JobState.QUEUED))
         return self.get_job(job_id)["status"]
-
-    def cancel_requested(self, job_id: str) -> bool:
-        with self.connect() as db:
-            row = db.execute("SELECT cancel_requested FROM jobs WHERE job_id=?", (job_id,)).fetchone()
-        return bool(row and row[0])
 
     def worker_alive(self, device: str) -> bool:
         with self.connect() as db:
@@ -170,9 +168,70 @@ class JobQueue:
             if row and owner_alive(row["worker"], row["heartbeat"]):
                 return None
             pid = spawn_worker(device, self.path, idle_exit_s)
-            db.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?)",
-                       (device, f"{socket.gethostname()}:{pid}", now()))
+            host = this_process().rpartition(":")[0]
+            db.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?)", (device, f"{host}:{pid}", now()))
         return pid
+
+    # --- the worker's side: register, claim, report, finish, retire ---
+
+    def register(self, device: str) -> bool:
+        """Become the device's worker unless another live one is; mark its dead predecessor's job interrupted."""
+        me = this_process()
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT worker, heartbeat FROM workers WHERE device=?", (device,)).fetchone()
+            if row and row["worker"] != me and owner_alive(row["worker"], row["heartbeat"]):
+                return False
+            db.execute("INSERT OR REPLACE INTO workers VALUES (?,?,?)", (device, me, now()))
+            running = db.execute("SELECT job_id, worker FROM jobs WHERE device=? AND status=?",
+                                 (device, JobState.RUNNING))
+            for job in running.fetchall():
+                if not owner_alive(job["worker"]):
+                    db.execute("UPDATE jobs SET status=?, finished=? WHERE job_id=?",
+                               (JobState.INTERRUPTED, now(), job["job_id"]))
+        return True
+
+    def claim(self, device: str) -> dict | None:
+        """Take the oldest queued job for the device, atomically."""
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT job_id FROM jobs WHERE device=? AND status=? ORDER BY rowid LIMIT 1",
+                             (device, JobState.QUEUED)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE jobs SET status=?, worker=?, started=? WHERE job_id=?",
+                       (JobState.RUNNING, this_process(), now(), row["job_id"]))
+        return self.get_job(row["job_id"])
+
+    def cancel_requested(self, job_id: str) -> bool:
+        with self.connect() as db:
+            row = db.execute("SELECT cancel_requested FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+        return bool(row and row[0])
+
+    def set_run(self, job_id: str, run_id: str) -> None:
+        with self.connect() as db:
+            db.execute("UPDATE jobs SET run_id=? WHERE job_id=?", (run_id, job_id))
+
+    def write_progress(self, job_id: str, progress: dict) -> None:
+        with self.connect() as db:
+            db.execute("UPDATE jobs SET progress=? WHERE job_id=?", (json.dumps(progress), job_id))
+
+    def finish(self, job_id: str, status: str, error: str | None = None) -> None:
+        with self.connect() as db:
+            db.execute("UPDATE jobs SET status=?, error=?, finished=? WHERE job_id=?", (status, error, now(), job_id))
+
+    def heartbeat(self, device: str) -> None:
+        with self.connect() as db:
+            db.execute("UPDATE workers SET heartbeat=? WHERE device=? AND worker=?", (now(), device, this_process()))
+
+    def retire(self, device: str) -> bool:
+        """Deregister when nothing is queued; in one transaction, so a job submitted meanwhile is never orphaned."""
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            if db.execute("SELECT 1 FROM jobs WHERE device=? AND status=?", (device, JobState.QUEUED)).fetchone():
+                return False
+            db.execute("DELETE FROM workers WHERE device=? AND worker=?", (device, this_process()))
+        return True
 
 
 def spawn_worker(device: str, store_path: Path, idle_exit_s: float) -> int:
@@ -182,29 +241,10 @@ def spawn_worker(device: str, store_path: Path, idle_exit_s: float) -> int:
     env = {**os.environ, "COMPECON_HOME": str(Path(store_path).parent)}
     with open(logs / f"worker-{device}.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "engine.jobs", "worker", "--device", device, "--idle-exit", str(idle_exit_s),
+            [sys.executable, "-m", "engine.worker", "--device", device, "--idle-exit", str(idle_exit_s),
              "--store", str(store_path)],
             cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     threading.Thread(target=process.wait, daemon=True).start()  # reap it, so a dead worker is no zombie
     return process.pid
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m engine.jobs")
-    sub = parser.add_subparsers(dest="command", required=True)
-    worker = sub.add_parser("worker", help="run queued jobs for one device")
-    worker.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    worker.add_argument("--idle-exit", type=float, default=300, help="exit after this many idle seconds")
-    worker.add_argument("--store", type=Path, default=None, help="the runs.sqlite file (default: COMPECON_HOME)")
-    args = parser.parse_args(argv)
-    from engine.worker import serve
-
-    return serve(args.device, args.idle_exit, args.store)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,37 +3,40 @@ evaluate against the baseline, price, and store the result the moment it exists.
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from dataclasses import asdict
 
 import torch
 
-from engine.calibration import Calibration, build_calibration
-from engine.cost import assumptions, cost_result, training_economics
+from engine.cost import assumptions, cost_result, price_rows, training_economics
+from engine.evaluation import texts
+from engine.evaluation.calibration import Calibration, build_calibration
 from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.verdict import Tolerance, default_metric, judge, recommend
 from engine.home import subdir
-from engine.measure import accuracy
-from engine.measure.decode_paths import measure_paths, price_rows, resolve_paths
-from engine.measure.latency import latency_result
+from engine.measure.decode_paths import latency_result, measure_paths, resolve_paths
 from engine.measure.memory import PeakMemory, release_memory
 from engine.measure.roofline import bandwidth, device_name
 from engine.measure.size import save_artifact, weight_bytes
+from engine.metrics import pct_change
 from engine.models import check_fits, load_model
 from engine.plan import Plan
-from engine.planning import default_baseline, plans_for, resolve_device  # noqa: F401  (re-exported)
 from engine.records import AccuracyResult, PlanResult, SizeResult
-from engine.registry import STEPS, StepOutcome
-from engine.run_types import (  # noqa: F401  (re-exported: the pipeline's public vocabulary)
+from engine.registry import apply_steps
+from engine.settings import (
     PlanEvent,
+    PlanState,
     ProgressEvent,
     RunCancelled,
     RunError,
     RunEvent,
     RunSettings,
+    RunState,
     StepContext,
+    resolve_device,
 )
 from engine.store import Store
 from engine.versions import library_versions
@@ -43,25 +46,9 @@ def _prompt_ids(loaded, settings: RunSettings) -> torch.Tensor:
     if loaded.tokenizer is None:
         generator = torch.Generator().manual_seed(0)
         return torch.randint(0, loaded.config.vocab_size, (settings.prompt_tokens,), generator=generator)
-    text = " ".join(accuracy.load_eval_texts())
+    text = " ".join(texts.load_eval_texts())
     ids = loaded.tokenizer(text, add_special_tokens=False).input_ids[: settings.prompt_tokens]
     return torch.tensor(ids)
-
-
-def apply_steps(model, plan: Plan, ctx: StepContext) -> tuple[StepOutcome, dict]:
-    """Apply the steps in order; returns the last outcome (notes and extras merged) and seconds per step."""
-    outcome = StepOutcome(model, backend="torch", kernel_path=f"torch eager ({ctx.device})")
-    notes: list[str] = []
-    extras: dict = {}
-    seconds: dict[str, float] = {}
-    for plan_step in plan.steps:
-        began = time.perf_counter()
-        outcome = STEPS[plan_step.name].fn(outcome.model, plan_step, ctx)
-        seconds[str(plan_step)] = time.perf_counter() - began
-        notes += outcome.notes
-        extras.update(outcome.extras)
-    outcome.notes, outcome.extras = notes, extras
-    return outcome, seconds
 
 
 class Runner:
@@ -95,8 +82,8 @@ class Runner:
         self.prompt_ids = _prompt_ids(self.loaded, settings)
         self.windows = None
         if self.loaded.accuracy_applicable:
-            self.windows = accuracy.make_windows(
-                self.loaded.tokenizer, accuracy.load_eval_texts(), max_tokens=settings.eval_tokens)
+            self.windows = texts.make_windows(
+                self.loaded.tokenizer, texts.load_eval_texts(), max_tokens=settings.eval_tokens)
         self.base_logp = None
         self.base_result: PlanResult | None = None
         self._prepare_prompts(prompts)
@@ -162,11 +149,11 @@ class Runner:
                                    f"run {run_id}: {len(self.plans)} plans on {self.device_info['name']}"))
             done = [self._run_one(position, plan) for position, plan in enumerate(self.plans)]
         except RunCancelled:
-            self.store.finish_run(run_id, "cancelled")
-            self._report(RunEvent(run_id, "cancelled", f"run {run_id} cancelled; finished plans are kept"))
+            self.store.finish_run(run_id, RunState.CANCELLED)
+            self._report(RunEvent(run_id, RunState.CANCELLED, f"run {run_id} cancelled; finished plans are kept"))
             raise
-        self.store.finish_run(run_id, "done", {"recommendation": self._recommend(done)})
-        self._report(RunEvent(run_id, "done", f"run {run_id} done"))
+        self.store.finish_run(run_id, RunState.DONE, {"recommendation": self._recommend(done)})
+        self._report(RunEvent(run_id, RunState.DONE, f"run {run_id} done"))
         return self.store.get_run(run_id)
 
     def _run_one(self, position: int, plan: Plan) -> dict:
@@ -177,8 +164,8 @@ class Runner:
         result = self.run_plan(position, plan)
         record = result.to_dict()
         self.store.add_plan_result(self.run_id, position, record, self._prompt_records)
-        if position == 0 and result.status != "ok":
-            self.store.finish_run(self.run_id, "failed")
+        if position == 0 and result.status != PlanState.OK:
+            self.store.finish_run(self.run_id, RunState.FAILED)
             raise RunError(f"the baseline plan '{plan}' failed: {result.error}")
         if position == 0:
             self.base_result = result
@@ -202,7 +189,7 @@ class Runner:
             detail = traceback.format_exception_only(type(error), error)[-1].strip()
             if isinstance(error, torch.OutOfMemoryError):
                 detail = f"out of memory on the {self.device}: try a smaller batch size or model ({detail})"
-            return PlanResult(plan=str(plan), status="failed", error=detail,
+            return PlanResult(plan=str(plan), status=PlanState.FAILED, error=detail,
                               seconds=time.perf_counter() - started,
                               steps=tuple(s.to_dict() for s in plan.steps))
         finally:
@@ -230,7 +217,7 @@ class Runner:
         verdict = self._verdict(acc)
         del model
         return PlanResult(
-            plan=str(plan), status="ok", backend=outcome.backend, kernel_path=outcome.kernel_path,
+            plan=str(plan), status=PlanState.OK, backend=outcome.backend, kernel_path=outcome.kernel_path,
             notes=tuple(outcome.notes), size=size, latency=latency,
             memory={"peak_bytes": memory.peak_bytes,
                     "kind": "cuda max allocated" if self.device == "cuda" else "peak RSS growth"},
@@ -250,15 +237,12 @@ class Runner:
         return judge(value, base, self.tolerance)
 
     def _size(self, model, position: int, plan: Plan, extras: dict) -> SizeResult:
-
         held = weight_bytes(model)
         folder = subdir("artifacts") / self.run_id / f"{position}-{plan.key()}"
         disk = None
         if self.loaded.source != "shape" or held < 4e9:
             disk = save_artifact(model, folder, {"plan": str(plan), "model": self.loaded.name})
             if not self.settings.keep_artifacts or self.loaded.source == "shape":
-                import shutil
-
                 shutil.rmtree(folder, ignore_errors=True)
         base = self.base_result.size.weight_bytes if self.base_result else held
         params = extras.get("training", {}).get("student_params", self.loaded.params)  # a student is smaller
@@ -268,31 +252,32 @@ class Runner:
     def _accuracy(self, model, position: int) -> tuple[AccuracyResult, dict]:
         if self.windows is None:
             return AccuracyResult(applicable=False), {}
-        texts = None
+        text_figures = None
         if self.prompt_accuracy is None or not self.prompt_accuracy.has_references:
-            texts = self._eval_text_figures(model, position)  # perplexity falls back to evaluation texts
+            text_figures = self._eval_text_figures(model, position)  # perplexity falls back to evaluation texts
         if self.prompt_accuracy is None:
-            return AccuracyResult(**texts), {}
+            return AccuracyResult(**text_figures), {}
         overall, slices, self._prompt_records = self.prompt_accuracy.measure(model)
-        fields = {k: overall[k] for k in ("kl_divergence", "top1_agreement", "generation_agreement",
-                                          "task_accuracy", "accuracy_delta_pts", "scored_prompts")}
-        ppl = {k: overall[k] for k in ("perplexity", "ppl_delta_pct")}
+        ppl_keys = ("perplexity", "ppl_delta_pct")  # from the references, else from the evaluation texts
+        fields = {k: overall.get(k) for k in AccuracyResult.metric_fields() if k not in ppl_keys}
+        ppl = {k: overall[k] for k in ppl_keys}
         ppl_source = "references"
-        if texts is not None:
-            ppl, ppl_source = {k: texts[k] for k in ("perplexity", "ppl_delta_pct")}, "eval_texts"
+        if text_figures is not None:
+            ppl, ppl_source = {k: text_figures[k] for k in ppl_keys}, "eval_texts"
         diverged = ppl["perplexity"] is None or ppl["perplexity"] > 1e4
-        return AccuracyResult(**fields, **ppl, diverged=diverged, prompts=overall["prompts"], source="prompts",
+        return AccuracyResult(**fields, **ppl, diverged=diverged, scored_prompts=overall["scored_prompts"],
+                              prompts=overall["prompts"], source="prompts",
                               perplexity_source=ppl_source, eval_tokens=len(self.windows.input_ids)), slices
 
     def _eval_text_figures(self, model, position: int) -> dict:
-        logp = accuracy.log_probs(model, self.windows, self.device)
+        logp = texts.window_log_probs(model, self.windows, self.device)
         if position == 0:
             self.base_logp = logp
-        figures = accuracy.compare(logp, self.base_logp, self.windows.input_ids[:, 1:])
+        figures = texts.compare(logp, self.base_logp, self.windows.input_ids[:, 1:])
         base_ppl = figures["perplexity"] if position == 0 else self.base_result.accuracy.perplexity
         if position > 0 and self.base_result.accuracy.perplexity_source != "eval_texts":
             base_ppl = None
-        return {**figures, "ppl_delta_pct": accuracy.ppl_delta_pct(figures["perplexity"], base_ppl)}
+        return {**figures, "ppl_delta_pct": pct_change(figures["perplexity"], base_ppl)}
 
 
 def run(model_spec: str, plans: list[Plan], settings: RunSettings = RunSettings(),

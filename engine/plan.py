@@ -11,6 +11,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+import engine.methods  # noqa: F401  (the method modules register their steps)
+from engine.registry import STEPS
+
 
 class PlanError(ValueError):
     """A plan string or dict that cannot be run; the message names the bad part."""
@@ -58,8 +61,6 @@ class Plan:
 
     @property
     def is_baseline_only(self) -> bool:
-        from engine.registry import STEPS
-
         return all(STEPS[s.name].kind == "baseline" for s in self.steps)
 
 
@@ -96,11 +97,27 @@ def parse(text: str) -> Plan:
     return validate(Plan(tuple(_parse_step(part) for part in text.split("+"))))
 
 
+def check_params(step: Step) -> None:
+    """Every parameter of the step is declared, of its declared type, and among its choices."""
+    spec = STEPS[step.name]
+    for key, value in step.params:
+        if key not in spec.params:
+            allowed = ", ".join(sorted(spec.params)) or "none"
+            raise PlanError(f"step '{step}': unknown parameter '{key}' (allowed: {allowed})")
+        param = spec.params[key]
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if param.type is int and not (isinstance(value, int) and is_number):
+            raise PlanError(f"step '{step}': {key} must be a whole number, got '{value}'")
+        if param.type is float and not is_number:
+            raise PlanError(f"step '{step}': {key} must be a number, got '{value}'")
+        if param.type is object and not (is_number or value == "auto"):  # a number or 'auto'
+            raise PlanError(f"step '{step}': {key} must be a number or auto, got '{value}'")
+        if param.choices and value not in param.choices:
+            options = ", ".join(map(str, param.choices))
+            raise PlanError(f"step '{step}': {key}={value} is not one of {options}")
+
+
 def validate(plan: Plan) -> Plan:
-    from engine.registry import STEPS, check_params, load_builtin_steps
-
-    load_builtin_steps()
-
     if not plan.steps:
         raise PlanError("a plan needs at least one step")
     for step in plan.steps:

@@ -1,8 +1,14 @@
-"""Result records: frozen dataclasses that serialise to the run record's JSON contract."""
+"""Result records: frozen dataclasses that serialise to the run record's JSON contract, and the
+readers every consumer of a stored record uses (which plans finished, the baseline, a change
+against it, the cost sentence, the prompts a plan broke first), so each rule is written once.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from engine.metrics import METRICS
+from engine.settings import PlanState
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,11 @@ class AccuracyResult:
     perplexity_source: str = "eval_texts"  # references (given their prompts) or eval_texts
     applicable: bool = True
 
+    @classmethod
+    def metric_fields(cls) -> list[str]:
+        """The fields that are catalogue metrics (the rest say how they were measured)."""
+        return [f.name for f in fields(cls) if f.name in METRICS]
+
 
 @dataclass(frozen=True)
 class PlanResult:
@@ -88,3 +99,91 @@ class PlanResult:
         if self.latency is not None:
             data["latency"]["by_batch"] = list(self.latency.by_batch)
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PlanResult:
+        """The typed result of a stored plan record (keys this version does not know are ignored)."""
+        sections = {"size": SizeResult, "latency": LatencyResult, "cost": CostResult, "accuracy": AccuracyResult}
+        values = _known(cls, data)
+        for key, kind in sections.items():
+            if values.get(key) is not None:
+                values[key] = kind(**_known(kind, values[key]))
+        if values.get("latency") is not None:
+            values["latency"] = replace(values["latency"], by_batch=tuple(values["latency"].by_batch or ()))
+        for key in ("notes", "steps"):
+            if key in values:
+                values[key] = tuple(values[key] or ())
+        return cls(**values)
+
+
+def _known(kind, data: dict) -> dict:
+    names = {f.name for f in fields(kind)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+# --- readers of a stored run record (a dict, as the store and the JSON export give it) ---
+
+
+def is_ok(plan: dict) -> bool:
+    """The plan finished and has figures."""
+    return plan.get("status") == PlanState.OK
+
+
+def ok_plans(record: dict) -> list[dict]:
+    return [p for p in record["plans"] if is_ok(p)]
+
+
+def baseline(record: dict) -> dict | None:
+    """The run's baseline (its first plan) when it finished, else None."""
+    plans = record.get("plans") or []
+    return plans[0] if plans and is_ok(plans[0]) else None
+
+
+def change(plan: dict, base: dict | None, key: str):
+    """The plan's change against the baseline on one metric, in that metric's change unit
+    (relative percent, points for shares, or the metric's own unit); None when either is missing."""
+    return None if base is None else METRICS[key].delta(plan, base)
+
+
+def verdict_metric(record: dict) -> str:
+    """The metric the run's verdict was judged on (top-1 agreement for runs that recorded none)."""
+    return ((record.get("settings") or {}).get("verdict") or {}).get("metric") or "top1_agreement"
+
+
+def verdict_label(plan: dict) -> str | None:
+    """within | outside, or None when the plan has no verdict."""
+    within = (plan.get("verdict") or {}).get("within")
+    return None if within is None else ("within" if within else "outside")
+
+
+def cost_sentence(record: dict) -> str:
+    """The assumptions every cost stands on, in one sentence ('' for a record without them)."""
+    cost = (record.get("settings") or {}).get("cost") or {}
+    if not cost:
+        return ""
+    return (f"{cost['hardware']} at ${cost['price_per_hour']:g}/h, {cost['prompt_tokens']} prompt + "
+            f"{cost['output_tokens']} output tokens per query, batch {cost['batch_size']}, "
+            f"{cost['utilisation']:.0%} utilisation")
+
+
+def why_broken(row: dict) -> str:
+    """What a plan did to one prompt: answer broke | output changed | highest KL."""
+    if row.get("baseline_correct") and row.get("correct") is False:
+        return "answer broke"
+    if (row.get("output") or "").strip() != (row.get("baseline_output") or "").strip():
+        return "output changed"
+    return "highest KL"
+
+
+def broke_first(rows: list[dict]) -> list[dict]:
+    """Per-prompt records in the order a reader should see them: broken answers first, then changed
+    outputs, each by descending KL from the baseline, then by prompt number."""
+    rank = {"answer broke": 0, "output changed": 1}
+    return sorted(rows, key=lambda r: (rank.get(why_broken(r), 2), -(r.get("kl") or 0.0), r["index"]))
+
+
+def headline_rows(plan: dict) -> list[dict]:
+    """The plan's by-batch latency rows on its headline decode path (all rows for records without paths)."""
+    lat = plan["latency"]
+    rows = lat.get("by_batch") or []
+    return [r for r in rows if r.get("decode_path", lat.get("decode_path")) == lat.get("decode_path")]

@@ -1,15 +1,16 @@
 """The registry of named compression steps: one decorator per step, and the presets.
 
-Follows torchao's `quantize_(model, Config())` idea of a handler looked up by name,
-with each step's parameters declared and validated before anything runs.
+Follows torchao's `quantize_(model, Config())` idea of a handler looked up by name, and
+optimum-quanto's `register_qmodule`: a table filled by decorators, which imports nothing of
+the engine. The method modules register themselves (`engine/methods/__init__.py` imports
+them); `engine/plan.py` reads the table to validate a plan before anything runs.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-
-from engine.plan import PlanError, Step
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,18 @@ PRESETS: dict[str, tuple[str, ...]] = {
     "all-weights": ("int8", "int4", "int2"),
 }
 
+# Parameters several steps share, declared once.
+CALIBRATION_SOURCES = ("auto", "prompts", "texts", "both")
+GROUP_SIZES = (16, 32, 64, 128, 256)
+
+
+def calib_param(doc: str = "calibration data") -> Param:
+    return Param(str, "auto", CALIBRATION_SOURCES, doc)
+
+
+def group_param(default: int = 64, doc: str = "weights per scale group", sizes: tuple = GROUP_SIZES) -> Param:
+    return Param(int, default, sizes, doc)
+
 
 def step(name: str, doc: str, kind: str = "weights", params: dict | None = None):
     """Register `fn(model, step, ctx) -> StepOutcome` under `name`."""
@@ -62,26 +75,7 @@ def step(name: str, doc: str, kind: str = "weights", params: dict | None = None)
     return register
 
 
-def check_params(step: Step) -> None:
-    spec = STEPS[step.name]
-    for key, value in step.params:
-        if key not in spec.params:
-            allowed = ", ".join(sorted(spec.params)) or "none"
-            raise PlanError(f"step '{step}': unknown parameter '{key}' (allowed: {allowed})")
-        param = spec.params[key]
-        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if param.type is int and not (isinstance(value, int) and is_number):
-            raise PlanError(f"step '{step}': {key} must be a whole number, got '{value}'")
-        if param.type is float and not is_number:
-            raise PlanError(f"step '{step}': {key} must be a number, got '{value}'")
-        if param.type is object and not (is_number or value == "auto"):  # a number or 'auto'
-            raise PlanError(f"step '{step}': {key} must be a number or auto, got '{value}'")
-        if param.choices and value not in param.choices:
-            options = ", ".join(map(str, param.choices))
-            raise PlanError(f"step '{step}': {key}={value} is not one of {options}")
-
-
-def resolved_params(step: Step) -> dict:
+def resolved_params(step) -> dict:
     """The step's parameters with declared defaults filled in."""
     spec = STEPS[step.name]
     values = {key: param.default for key, param in spec.params.items()}
@@ -89,9 +83,19 @@ def resolved_params(step: Step) -> dict:
     return values
 
 
-def load_builtin_steps() -> None:
-    """Import the method modules so their decorators run."""
-    from engine.methods import baselines, distill, fp8, hqq, mixed, smoothquant, weights  # noqa: F401
-
-
-load_builtin_steps()
+def apply_steps(model, plan, ctx) -> tuple[StepOutcome, dict]:
+    """Apply the plan's steps in order to `model`; returns the last outcome (every step's notes and
+    extras merged) and the seconds each step took. The steps of one plan share a fresh handoff."""
+    ctx = replace(ctx, handoff={})
+    outcome = StepOutcome(model, backend="torch", kernel_path=f"torch eager ({ctx.device})")
+    notes: list[str] = []
+    extras: dict = {}
+    seconds: dict[str, float] = {}
+    for plan_step in plan.steps:
+        began = time.perf_counter()
+        outcome = STEPS[plan_step.name].fn(outcome.model, plan_step, ctx)
+        seconds[str(plan_step)] = time.perf_counter() - began
+        notes += outcome.notes
+        extras.update(outcome.extras)
+    outcome.notes, outcome.extras = notes, extras
+    return outcome, seconds

@@ -13,6 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.home import home
+from engine.settings import PlanState, RunState
+
+HEARTBEAT_MAX_AGE_S = 90  # a worker that has not beaten for this long is presumed dead
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -48,31 +51,33 @@ CREATE TABLE IF NOT EXISTS prompt_sets (
     size INTEGER NOT NULL,
     content TEXT NOT NULL            -- JSON of the whole set, so a run can be repeated exactly
 );
-CREATE TABLE IF NOT EXISTS jobs (    -- the dashboard's queue (engine/jobs.py)
-    job_id TEXT PRIMARY KEY,
-    created TEXT NOT NULL,
-    device TEXT NOT NULL,            -- cpu | cuda: one running job per device
-    status TEXT NOT NULL,            -- queued | running | done | failed | cancelled | interrupted
-    spec TEXT NOT NULL,              -- JSON: model, plans, settings, prompts
-    run_id TEXT,                     -- known as soon as the run exists in the store
-    worker TEXT,                     -- host:pid of the worker running it
-    progress TEXT,                   -- JSON: plan states, stage, prompt progress, messages
-    error TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    client_token TEXT UNIQUE,        -- one job per submission, however often it is sent
-    started TEXT,
-    finished TEXT
-);
-CREATE TABLE IF NOT EXISTS workers (
-    device TEXT PRIMARY KEY,
-    worker TEXT NOT NULL,            -- host:pid
-    heartbeat TEXT NOT NULL
-);
 """
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def this_process() -> str:
+    """host:pid, how the store names the process that owns a run, a job or a worker slot."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _age_s(stamp: str | None) -> float:
+    if not stamp:
+        return float("inf")
+    return (datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds()
+
+
+def owner_alive(owner: str | None, heartbeat: str | None = None) -> bool:
+    """Whether host:pid still runs: by pid on this host (and a fresh heartbeat, when one is kept),
+    else, for another host, by a fresh heartbeat alone (None: presumed alive, nothing to check)."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host == socket.gethostname():
+        return pid_alive(int(pid)) and (heartbeat is None or _age_s(heartbeat) < HEARTBEAT_MAX_AGE_S)
+    return heartbeat is None or _age_s(heartbeat) < HEARTBEAT_MAX_AGE_S
 
 
 class Store:
@@ -95,12 +100,11 @@ class Store:
 
     def create_run(self, model: dict, device: dict, settings: dict, plans: list[str]) -> str:
         run_id = uuid.uuid4().hex[:12]
-        owner = f"{socket.gethostname()}:{os.getpid()}"
         with self._connect() as db:
             db.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
-                (run_id, now(), "running", json.dumps(model), json.dumps(device),
-                 json.dumps(settings), json.dumps(plans), None, owner),
+                (run_id, now(), RunState.RUNNING, json.dumps(model), json.dumps(device),
+                 json.dumps(settings), json.dumps(plans), None, this_process()),
             )
         return run_id
 
@@ -143,13 +147,10 @@ class Store:
                        (status, json.dumps(summary or {}), run_id))
 
     def _status(self, row) -> str:
-        """A run still marked running whose process is gone on this host was interrupted."""
-        if row["status"] != "running" or not row["owner"]:
+        """A run still marked running whose process is gone was interrupted."""
+        if row["status"] != RunState.RUNNING or not row["owner"] or owner_alive(row["owner"]):
             return row["status"]
-        host, _, pid = row["owner"].rpartition(":")
-        if host == socket.gethostname() and not pid_alive(int(pid)):
-            return "interrupted"
-        return "running"
+        return RunState.INTERRUPTED
 
     def list_runs(self) -> list[dict]:
         with self._connect() as db:
@@ -186,7 +187,8 @@ class Store:
             if position in done:
                 plans.append(done[position])
             else:
-                pending = {"interrupted": "interrupted", "running": "pending"}.get(status, "not run")
+                pending = {RunState.INTERRUPTED: PlanState.INTERRUPTED,
+                           RunState.RUNNING: PlanState.PENDING}.get(status, PlanState.NOT_RUN)
                 plans.append({"plan": plan, "status": pending, "error": None})
         summary = json.loads(row["summary"]) if row["summary"] else {}
         return {"run_id": run_id, "created": row["created"], "status": status,

@@ -8,12 +8,13 @@ from importlib import metadata
 LIBRARIES = ("torch", "transformers", "torchao", "optimum-quanto", "bitsandbytes", "accelerate", "gguf")
 
 
-def library_versions() -> dict[str, str]:
-    """{package: version} for the compression stack; packages not installed are left out."""
+def library_versions(names=LIBRARIES, missing: str | None = None) -> dict[str, str]:
+    """{package: version}; a package not installed is left out, or reads `missing` when one is given."""
     out = {}
-    for name in LIBRARIES:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            continue
+            if missing is not None:
+                out[name] = missing
     return out

@@ -22,7 +22,7 @@ def tiny_model():
     """A small llama-shaped model with random weights (real transformers code, tiny sizes)."""
     from transformers import LlamaConfig
 
-    from engine.shapes import build_random
+    from engine.models import build_random
 
     config = LlamaConfig(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
                          num_key_value_heads=2, vocab_size=512, tie_word_embeddings=True)

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from dashboard.components import results_view, services
-from engine.exporting import to_csv, to_json
+from engine.records import ok_plans
+from engine.reports.tabular import to_csv, to_json
 
 st.title("Export")
 run_id = results_view.pick_run()
@@ -12,7 +13,7 @@ if run_id is None:
     st.stop()
 record = services.run_record(run_id)
 st.caption(f"{record['model']['name']} on {record['device']['name']} · {record['status']} · "
-           f"{sum(p.get('status') == 'ok' for p in record['plans'])} of {len(record['plans'])} plans finished")
+           f"{len(ok_plans(record))} of {len(record['plans'])} plans finished")
 left, right = st.columns(2)
 left.download_button("Download JSON (full run record)", to_json(record), file_name=f"compecon-{run_id}.json",
                      mime="application/json", icon=":material/data_object:", key="export_json")

@@ -7,15 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components import services
-
-
-def broke_first(records: list[dict]) -> list[dict]:
-    """Prompts the plan got wrong where the baseline was right first, then the highest KL."""
-    def key(r):
-        broke = bool(r.get("baseline_correct")) and r.get("correct") is False
-        return (not broke, -(r.get("kl") or 0.0))
-
-    return sorted(records, key=key)
+from engine.records import broke_first, is_ok
 
 
 def _effect(r: dict) -> str:
@@ -29,7 +21,7 @@ def _effect(r: dict) -> str:
 
 
 def drilldown(record: dict) -> None:
-    plans = [(i, p["plan"]) for i, p in enumerate(record["plans"]) if i > 0 and p.get("status") == "ok"]
+    plans = [(i, p["plan"]) for i, p in enumerate(record["plans"]) if i > 0 and is_ok(p)]
     if not plans:
         st.caption("No finished compressed plan to drill into.")
         return

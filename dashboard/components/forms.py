@@ -141,16 +141,16 @@ def _composer() -> None:
 
 
 def plan_builder(device: str) -> Choice:
-    """The plans to run (baseline first); every line is validated by engine.plan.parse as it is typed."""
-    from engine.pipeline import RunError, plans_for
+    """The plans to run (baseline first); every line is parsed and validated once, as it is typed."""
     from engine.plan import PlanError, parse
+    from engine.settings import RunError, plans_for
 
     label = st.radio("Plans", list(PRESET_LABELS), horizontal=True, key="plan_preset",
                      help="Presets for a quick comparison; Custom to compose your own steps.")
     preset = PRESET_LABELS[label]
     errors: list[str] = []
     if preset:
-        texts = services.presets()[preset]
+        chosen = services.presets()[preset]
     else:
         if "custom_plans" not in st.session_state:
             st.session_state["custom_plans"] = DEFAULT_CUSTOM
@@ -159,9 +159,10 @@ def plan_builder(device: str) -> Choice:
                                             "smoothquant+w8a8, distill:keep=0.5+int4. A first line that only "
                                             "sets a dtype (fp32, bf16) is the baseline.")
         texts = [line.strip() for line in raw.splitlines() if line.strip()]
+        chosen = []
         for number, text in enumerate(texts, 1):
             try:
-                parse(text)
+                chosen.append(parse(text))
             except PlanError as error:
                 errors.append(f"Plan on line {number} ('{text}'): {error}")
         with st.expander("Compose a plan from steps"):
@@ -169,10 +170,10 @@ def plan_builder(device: str) -> Choice:
     if errors:
         return Choice(None, errors)
     try:
-        plans = plans_for(texts, None, device)
+        plans = plans_for(chosen, None, device)
     except (PlanError, RunError) as error:
         return Choice(None, [str(error)])
     notes = []
-    if str(plans[0]) not in texts:
+    if len(plans) > len(chosen):
         notes.append(f"Baseline {plans[0]} is added first on the {device}; every delta is measured against it.")
     return Choice([str(p) for p in plans], notes=notes)

@@ -8,12 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.components import services
-from engine import charts
-from engine.chart_style import METRICS
+from engine.charts.results import compare_runs
 from engine.jobs import ACTIVE
-
-COMPARE_METRICS = ("usd_per_1k_queries", "tpot_ms", "ttft_ms", "weight_bytes", "task_accuracy", "top1_agreement",
-                   "ppl_delta_pct", "kl_divergence")
+from engine.metrics import compared_metrics
+from engine.records import cost_sentence, ok_plans, verdict_label
 
 
 def filtered(rows: list[dict]) -> list[dict]:
@@ -42,24 +40,26 @@ def table(rows: list[dict]) -> None:
 
 def compare(records: list[dict]) -> None:
     """Side by side: one row per run and plan, and one metric as grouped bars."""
+    metrics = compared_metrics()
     rows = []
     for r in records:
-        for p in charts.ok_plans(r):
+        for p in ok_plans(r):
             rows.append({"run": r["run_id"], "model": r["model"]["name"], "device": r["device"]["name"],
-                         "plan": p["plan"], **{METRICS[m].title: METRICS[m].value(p) for m in COMPARE_METRICS},
-                         "verdict": {True: "within", False: "outside"}.get((p.get("verdict") or {}).get("within"),
-                                                                            "n/a")})
+                         "plan": p["plan"], **{m.title: m.value(p) for m in metrics},
+                         "verdict": verdict_label(p) or "n/a"})
     frame = pd.DataFrame(rows)
-    formats = {METRICS[m].title: "{:,.4f}" if m in ("usd_per_1k_queries", "kl_divergence") else "{:,.2f}"
-               for m in COMPARE_METRICS}
+    formats = {m.title: "{:,.4f}" if m.unit in ("USD", "nats") else "{:,.2f}" for m in metrics}
     st.dataframe(frame.style.format(formats, na_rep="–"), hide_index=True)
-    metric = st.selectbox("Compare", COMPARE_METRICS, format_func=lambda m: METRICS[m].title, key="compare_metric")
-    st.plotly_chart(charts.compare_runs(records, metric), theme=None, key="chart_compare",
-                    config={"displaylogo": False})
-    costs = {r["run_id"]: r["settings"].get("cost") for r in records}
+    by_name = {m.name: m for m in metrics}
+    names = sorted(by_name, key=lambda name: name != "usd_per_1k_queries")  # cost first, then catalogue order
+    metric = st.selectbox("Compare", names, format_func=lambda m: by_name[m].title, key="compare_metric")
+    fig = compare_runs(records, metric)
+    if fig is None:
+        st.info(f"{by_name[metric].label}: not available in these runs.")
+    else:
+        st.plotly_chart(fig, theme=None, key="chart_compare", config={"displaylogo": False})
     st.caption("Cost assumptions per run: " + "; ".join(
-        f"{rid}: {c['hardware']} at ${c['price_per_hour']:g}/h, {c['output_tokens']} output tokens, batch "
-        f"{c['batch_size']}, {c['utilisation']:.0%} utilisation" for rid, c in costs.items() if c))
+        f"{r['run_id']}: {cost_sentence(r)}" for r in records if cost_sentence(r)))
 
 
 def _ask(run_ids: list[str]) -> None:

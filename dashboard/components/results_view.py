@@ -1,13 +1,15 @@
 """The Results page's sections: the verdict sentence, the charts, the table, slices, and the
-"why is it slower?" notes. Figures come from engine.charts, so reports draw the same ones."""
+"why is it slower?" notes. Charts and captions come from engine.charts.catalogue, so the reports
+draw the same ones."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard.components import services, tables
-from engine import charts, charts_calibration, charts_speed, charts_training
-from engine.explain import slower_than_baseline
+from engine.charts.catalogue import run_charts
+from engine.records import ok_plans
+from engine.reports.explain import slower_than_baseline
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
@@ -37,7 +39,7 @@ def pick_run() -> str | None:
 
 def headline(record: dict) -> None:
     """The verdict and recommendation in one sentence a PM can repeat."""
-    done = sum(p.get("status") == "ok" for p in record["plans"])
+    done = len(ok_plans(record))
     if record["status"] != "done":
         st.warning(f"This run is {record['status']}: {done} of {len(record['plans'])} plans finished. "
                    "No recommendation until every plan has run; the figures below are those finished.")
@@ -79,50 +81,37 @@ def _watch(run_id: str, seen: int) -> None:
 
 
 def chart_grid(record: dict) -> None:
-    assumptions = tables.cost_assumptions(record)
-    left, right = st.columns(2)
-    with left:
-        plot(charts.size_chart(record), "chart_size")
-    with right:
-        plot(charts.cost_chart(record), "chart_cost")
-        st.caption(assumptions)
-    left, right = st.columns(2)
-    with left:
-        plot(charts.latency_chart(record), "chart_latency")
-    with right:
-        plot(charts.accuracy_chart(record), "chart_accuracy")
-    left, right = st.columns(2)
-    with left:
-        plot(charts.cost_accuracy_scatter(record), "chart_scatter")
-        st.caption("Pareto front: plans nothing else beats on both cost and accuracy. " + assumptions)
-    with right:
-        plot(charts.slice_heatmap(record), "chart_slices")
-        st.caption("Slices: prompts with numbers, with rare words, and each category in your file.")
-    throughput = charts.throughput_chart(record)
-    cost_curve = charts_speed.cost_by_batch_chart(record)
-    if throughput is not None and cost_curve is not None:
-        left, right = st.columns(2)
-        with left:
-            plot(throughput, "chart_throughput")
-        with right:
-            plot(cost_curve, "chart_cost_by_batch")
-            st.caption("On each plan's headline decode path; ring: the cheapest batch within the acceptable time "
-                       "per token. " + assumptions)
-    elif throughput is not None:
-        plot(throughput, "chart_throughput")
-    break_even = charts_training.break_even_chart(record)
-    if break_even is not None:
-        plot(break_even, "chart_break_even")
-        st.caption("Training cost at the run's hardware price, then the measured cost per query; "
-                   "a trained plan pays back where its line crosses the baseline's. " + assumptions)
-    sensitivity = charts_training.sensitivity_chart(record)
-    if sensitivity is not None:
-        plot(sensitivity, "chart_sensitivity")
-    calibration = charts_calibration.calibration_chart(record)
-    if calibration is not None:
-        plot(calibration, "chart_calibration")
-        for finding in charts_calibration.calibration_findings(record):
-            st.caption(finding)
+    """The run's charts, two to a row (wide ones alone), each with its caption; a chart with
+    nothing to draw says why in its place."""
+    pending = []
+
+    def flush():
+        if not pending:
+            return
+        columns = st.columns(2) if len(pending) == 2 else [st.container()]
+        for column, chart in zip(columns, pending):
+            with column:
+                show_chart(chart)
+        pending.clear()
+
+    for chart in run_charts(record):
+        if chart.wide:
+            flush()
+            pending.append(chart)
+            flush()
+            continue
+        pending.append(chart)
+        if len(pending) == 2:
+            flush()
+    flush()
+
+
+def show_chart(chart) -> None:
+    if chart.fig is None:
+        st.info(chart.caption, icon=":material/info:")
+        return
+    plot(chart.fig, f"chart_{chart.key}")
+    st.caption(chart.caption)
 
 
 def comparison(record: dict) -> None:

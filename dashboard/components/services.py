@@ -8,12 +8,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.home import home
-from engine.jobs import JobQueue
+from engine.home import SAMPLE_DATA, home
+from engine.jobs import JobQueue, detect_devices
 from engine.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_PROMPTS = ROOT / "sample_data" / "prompts.jsonl"
+SAMPLE_PROMPTS = SAMPLE_DATA / "prompts.jsonl"
 
 
 @st.cache_resource(show_spinner=False)
@@ -33,8 +32,6 @@ def store() -> Store:
 @st.cache_data(show_spinner=False)
 def devices() -> list[str]:
     """cpu, plus cuda when a GPU is present (found without touching CUDA in the server)."""
-    from engine.jobs import detect_devices
-
     return detect_devices()
 
 
@@ -48,6 +45,7 @@ def prices() -> dict[str, dict]:
 @st.cache_data(show_spinner=False)
 def steps() -> dict[str, dict]:
     """The registered compression steps as plain data: doc, kind and parameters."""
+    import engine.methods  # noqa: F401  (registers the steps)
     from engine.registry import STEPS
 
     return {name: {"doc": spec.doc, "kind": spec.kind,
@@ -65,7 +63,7 @@ def presets() -> dict[str, list[str]]:
 
 @st.cache_data(show_spinner=False)
 def shapes() -> dict[str, int]:
-    from engine.shapes import SHAPES, parameter_count, shape_config
+    from engine.models import SHAPES, parameter_count, shape_config
 
     return {name: parameter_count(shape_config(name)) for name in SHAPES}
 

@@ -7,15 +7,10 @@ import streamlit as st
 
 from dashboard.components import services
 from dashboard.components.forms import Choice
+from engine.metrics import verdict_metrics
 
-PRIMARY = {
-    "auto": "Automatic: task accuracy when prompts have answers, else top-1 agreement",
-    "task_accuracy": "Task accuracy (prompts with a reference answer)",
-    "top1_agreement": "Top-1 agreement with the baseline's next token",
-    "generation_agreement": "Same greedy generation as the baseline",
-    "perplexity": "Perplexity (relative increase)",
-    "kl_divergence": "KL divergence from the baseline (tolerance in nats)",
-}
+PRIMARY = {"auto": "Automatic: task accuracy when prompts have answers, else top-1 agreement",
+           **{name: metric.verdict for name, metric in verdict_metrics().items()}}
 CALIBRATION = {
     "auto": "Automatic: the held-out prompts when there are any, else generic texts",
     "prompts": "The held-out share of my prompts",

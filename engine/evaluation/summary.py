@@ -7,6 +7,7 @@ import math
 from engine.evaluation.metric_modules import compute
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.scoring import BaselineRows, ItemOutcome
+from engine.metrics import pct_change
 
 
 def _tokens(outcome: ItemOutcome) -> str:
@@ -54,10 +55,7 @@ def figures(subset: list[int], outcomes: list[ItemOutcome], baseline: list[ItemO
 def with_deltas(plan: dict, base: dict) -> dict:
     """Add ppl_delta_pct and accuracy_delta_pts against the baseline's figures."""
     out = dict(plan)
-    if plan.get("perplexity") is not None and base.get("perplexity"):
-        out["ppl_delta_pct"] = 100.0 * (plan["perplexity"] - base["perplexity"]) / base["perplexity"]
-    else:
-        out["ppl_delta_pct"] = None
+    out["ppl_delta_pct"] = pct_change(plan.get("perplexity"), base.get("perplexity"))
     if plan.get("task_accuracy") is not None and base.get("task_accuracy") is not None:
         out["accuracy_delta_pts"] = 100.0 * (plan["task_accuracy"] - base["task_accuracy"])
     else:

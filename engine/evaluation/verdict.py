@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Metric -> True when higher is better. KL is judged in absolute nats (its baseline is 0).
-PRIMARY_METRICS = {
-    "task_accuracy": True,
-    "top1_agreement": True,
-    "generation_agreement": True,
-    "perplexity": False,
-    "kl_divergence": False,
-}
+from engine.metrics import METRICS, verdict_metrics
+from engine.records import is_ok
 
 
 @dataclass(frozen=True)
@@ -20,8 +14,8 @@ class Tolerance:
     pct: float = 1.0  # relative, in percent (for kl_divergence: absolute nats)
 
     def __post_init__(self):
-        if self.metric not in PRIMARY_METRICS:
-            raise ValueError(f"unknown primary metric '{self.metric}'; choose from {', '.join(PRIMARY_METRICS)}")
+        if self.metric not in verdict_metrics():
+            raise ValueError(f"unknown primary metric '{self.metric}'; choose from {', '.join(verdict_metrics())}")
         if self.pct < 0:
             raise ValueError("tolerance cannot be negative")
 
@@ -40,10 +34,10 @@ def judge(value, base_value, tol: Tolerance) -> dict:
     if value is None or base_value is None:
         return {"within": None, "value": value, "baseline": base_value, "limit": None,
                 "metric": tol.metric, "reason": "metric not available for this plan"}
-    if tol.metric == "kl_divergence":
+    if tol.metric == "kl_divergence":  # judged in absolute nats (its baseline is 0)
         limit = tol.pct
         within = value <= limit
-    elif PRIMARY_METRICS[tol.metric]:
+    elif METRICS[tol.metric].higher_is_better:
         limit = base_value * (1 - tol.pct / 100)
         within = value >= limit - 1e-12
     else:
@@ -53,14 +47,12 @@ def judge(value, base_value, tol: Tolerance) -> dict:
 
 
 def _fmt(metric: str, value: float) -> str:
-    if metric in ("task_accuracy", "top1_agreement", "generation_agreement"):
-        return f"{value:.1%}"
-    return f"{value:.3g}"
+    return f"{value:.1%}" if METRICS[metric].share else f"{value:.3g}"
 
 
 def recommend(plans: list[dict], tol: Tolerance) -> dict:
     """The cheapest ok plan within tolerance (the baseline counts), with a one-sentence reason."""
-    ok = [p for p in plans if p.get("status") == "ok" and p.get("verdict", {}).get("within")]
+    ok = [p for p in plans if is_ok(p) and p.get("verdict", {}).get("within")]
     if not ok:
         return {"plan": None, "reason": "No plan finished within tolerance, not even the baseline."}
     best = min(ok, key=lambda p: p["cost"]["usd_per_1k_queries"])
@@ -68,7 +60,7 @@ def recommend(plans: list[dict], tol: Tolerance) -> dict:
     cost, base_cost = best["cost"]["usd_per_1k_queries"], base["cost"]["usd_per_1k_queries"]
     metric = tol.metric.replace("_", " ")
     if best is base:
-        cheaper = [p for p in plans[1:] if p.get("status") == "ok" and p["cost"]["usd_per_1k_queries"] < base_cost]
+        cheaper = [p for p in plans[1:] if is_ok(p) and p["cost"]["usd_per_1k_queries"] < base_cost]
         why = ("every cheaper plan falls outside the tolerance" if cheaper
                else "no compressed plan is cheaper to serve on this hardware")
         reason = (f"Keep {base['plan']}: {why} ({tol.describe()}); it costs ${base_cost:.4f} per 1,000 queries.")

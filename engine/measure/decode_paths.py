@@ -10,14 +10,13 @@ that is how a deployment decodes; on a CPU only the plain path runs unless asked
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 
-from engine.cost import CostAssumptions, cost_per_1k_queries
 from engine.measure.latency import DECODE_PATH, measure_latency
 from engine.measure.memory import release_memory
+from engine.measure.roofline import roofline_efficiency, roofline_tpot_ms
 from engine.measure.serving import measure_serving_latency
+from engine.records import LatencyResult
 
 CHOICES = ("auto", "plain", "serving", "compiled", "both", "all")
 
@@ -58,12 +57,6 @@ def measure_paths(model, prompt_ids, batch_sizes, decode_steps: int, repeats: in
     return rows
 
 
-def price_rows(rows: list[dict], costs: CostAssumptions) -> list[dict]:
-    """Each row gains its cost per 1,000 queries at its own batch size (same price and utilisation)."""
-    return [{**row, "usd_per_1k_queries": cost_per_1k_queries(
-        row["ttft_ms"], row["tpot_ms"], replace(costs, batch_size=row["batch_size"]))} for row in rows]
-
-
 def best_batch(rows: list[dict], max_tpot_ms: float) -> dict | None:
     """The cheapest batch size whose time per output token a user still accepts."""
     acceptable = [r for r in rows if r["tpot_ms"] <= max_tpot_ms]
@@ -73,3 +66,23 @@ def best_batch(rows: list[dict], max_tpot_ms: float) -> dict | None:
     return {"batch_size": best["batch_size"], "path": best["path"], "tpot_ms": best["tpot_ms"],
             "tokens_per_s": best["tokens_per_s"], "usd_per_1k_queries": best["usd_per_1k_queries"],
             "max_tpot_ms": max_tpot_ms}
+
+
+def latency_result(rows: list[dict], held_bytes: int, kernel_path: str, bandwidth: dict,
+                   max_tpot_ms: float) -> LatencyResult:
+    """The record's latency section from the measured (and priced) rows. Headline figures: the last
+    path measured (serving when it ran) at the first batch size; roofline for every batch-1 row;
+    the cheapest acceptable batch."""
+    bw = bandwidth["bytes_per_s"]
+    rows = [{**r, "roofline_efficiency": roofline_efficiency(held_bytes, bw, r["tpot_ms"]) if r["batch_size"] == 1
+             else None} for r in rows]
+    headline_path = rows[-1]["path"]
+    headline_rows = [r for r in rows if r["path"] == headline_path]
+    first = headline_rows[0]
+    return LatencyResult(
+        ttft_ms=first["ttft_ms"], tpot_ms=first["tpot_ms"], tokens_per_s=first["tokens_per_s"],
+        batch_size=first["batch_size"], roofline_efficiency=first["roofline_efficiency"],
+        roofline_tpot_ms=roofline_tpot_ms(held_bytes, bw), decode_path=first["decode_path"], kernel_path=kernel_path,
+        bandwidth_source=bandwidth["source"], by_batch=tuple(rows),
+        best_batch=best_batch(headline_rows, max_tpot_ms) if "usd_per_1k_queries" in first else None,
+    )

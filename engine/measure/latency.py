@@ -57,25 +57,3 @@ def measure_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_ste
             decode_ms.append(timer.time_ms(decode_step))
     return LatencyFigures(batch_size, median(prefill_ms), median(decode_ms))
 
-
-def latency_result(rows: list[dict], held_bytes: int, kernel_path: str, bandwidth: dict,
-                   max_tpot_ms: float):
-    """The record's latency section. Headline figures: the last path measured (serving when it
-    ran) at the first batch size; roofline for every batch-1 row; the cheapest acceptable batch."""
-    from engine.measure.decode_paths import best_batch
-    from engine.measure.roofline import roofline_efficiency, roofline_tpot_ms
-    from engine.records import LatencyResult
-
-    bw = bandwidth["bytes_per_s"]
-    rows = [{**r, "roofline_efficiency": roofline_efficiency(held_bytes, bw, r["tpot_ms"]) if r["batch_size"] == 1
-             else None} for r in rows]
-    headline_path = rows[-1]["path"]
-    headline_rows = [r for r in rows if r["path"] == headline_path]
-    first = headline_rows[0]
-    return LatencyResult(
-        ttft_ms=first["ttft_ms"], tpot_ms=first["tpot_ms"], tokens_per_s=first["tokens_per_s"],
-        batch_size=first["batch_size"], roofline_efficiency=first["roofline_efficiency"],
-        roofline_tpot_ms=roofline_tpot_ms(held_bytes, bw), decode_path=first["decode_path"], kernel_path=kernel_path,
-        bandwidth_source=bandwidth["source"], by_batch=tuple(rows),
-        best_batch=best_batch(headline_rows, max_tpot_ms) if "usd_per_1k_queries" in first else None,
-    )

@@ -15,10 +15,9 @@ def _replace(model, name: str, new_module) -> None:
     setattr(model.get_submodule(parent_name) if parent_name else model, child, new_module)
 
 
-def quantize_bnb(model, bits: int, quant_type: str, ctx) -> StepOutcome:
+def quantize_bnb(model, bits: int, quant_type: str, device: str) -> StepOutcome:
     import bitsandbytes as bnb
 
-    device = ctx.device
     for name, linear in quantizable_linears(model).items():
         weight = linear.weight.data
         has_bias = linear.bias is not None

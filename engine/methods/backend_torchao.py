@@ -8,7 +8,7 @@ from engine.methods.layers import group_misfits, misfit_note, quantizable_linear
 from engine.registry import StepOutcome
 
 
-def quantize_torchao(model, bits: int, group: int | None, ctx) -> StepOutcome:
+def quantize_torchao(model, bits: int, group: int | None, device: str) -> StepOutcome:
     from torchao.quantization import Int4WeightOnlyConfig, Int8WeightOnlyConfig, quantize_
 
     targets = set(quantizable_linears(model))
@@ -17,7 +17,7 @@ def quantize_torchao(model, bits: int, group: int | None, ctx) -> StepOutcome:
         config = Int8WeightOnlyConfig()
         kernel = "torchao int8 weight-only (Int8Tensor)"
     elif bits == 4:
-        if ctx.device != "cuda":
+        if device != "cuda":
             raise RuntimeError(
                 "torchao int4 weight-only has no CPU kernel in this build; use int4:backend=quanto on the CPU"
             )
@@ -32,4 +32,4 @@ def quantize_torchao(model, bits: int, group: int | None, ctx) -> StepOutcome:
     else:
         raise RuntimeError(f"torchao has no {bits}-bit weight-only path here; use backend=quanto")
     quantize_(model, config, filter_fn=lambda module, name: name in targets)
-    return StepOutcome(model, backend="torchao", kernel_path=f"{kernel} on {ctx.device}", notes=notes)
+    return StepOutcome(model, backend="torchao", kernel_path=f"{kernel} on {device}", notes=notes)

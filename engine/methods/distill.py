@@ -17,17 +17,17 @@ from pathlib import Path
 
 import torch
 
-from engine.distill import Checkpoints, DistillConfig, distill, layer_student
+from engine.methods.backend_quanto import quantize_quanto
 from engine.methods.layers import quantizable_linears
-from engine.registry import Param, StepOutcome, resolved_params, step
+from engine.methods.training import Checkpoints, DistillConfig, distill, layer_student
+from engine.registry import Param, StepOutcome, calib_param, group_param, resolved_params, step
 
-CALIB = Param(str, "auto", ("auto", "prompts", "texts", "both"), "training data")
 TRAINING = {
     "steps": Param(int, 200, (), "optimizer steps"),
     "lr": Param(float, 1e-4, (), "learning rate"),
     "temperature": Param(float, 2.0, (), "softmax temperature of the distillation loss"),
     "batch": Param(int, 8, (), "sequences per step"),
-    "calib": CALIB,
+    "calib": calib_param("training data"),
 }
 
 
@@ -92,11 +92,9 @@ class FakeQuant(torch.nn.Module):
 
 @step("qad", "Quantization-aware distillation to 4 or 2 bits (fake-quant + STE vs the float teacher), then quanto.",
       params={"bits": Param(int, 2, (2, 4), "target bits"),
-              "group": Param(int, 32, (16, 32, 64, 128), "weights per scale group"), **TRAINING})
+              "group": group_param(32, sizes=(16, 32, 64, 128)), **TRAINING})
 def qad(model, plan_step, ctx) -> StepOutcome:
     from torch.nn.utils import parametrize
-
-    from engine.methods.backend_quanto import quantize_quanto
 
     p = resolved_params(plan_step)
     teacher = copy.deepcopy(model).eval()
@@ -108,7 +106,7 @@ def qad(model, plan_step, ctx) -> StepOutcome:
     for module in targets.values():
         parametrize.remove_parametrizations(module, "weight", leave_parametrized=False)
     del teacher
-    outcome = quantize_quanto(model, p["bits"], p["group"], ctx)
+    outcome = quantize_quanto(model, p["bits"], p["group"], ctx.device)
     outcome.notes.append(f"{training['steps']} quantization-aware distillation steps in {training['seconds']:.0f} s")
     outcome.extras = {"training": training}
     outcome.kernel_path = outcome.kernel_path.replace("grouped", "grouped, QAD-trained")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from engine.methods.backend_quanto import quantize_quanto
-from engine.registry import Param, StepOutcome, resolved_params, step
+from engine.registry import StepOutcome, group_param, resolved_params, step
 
 
 def _hqq(model, bits: int, plan_step, ctx) -> StepOutcome:
@@ -20,18 +20,18 @@ def _hqq(model, bits: int, plan_step, ctx) -> StepOutcome:
 
     group = resolved_params(plan_step)["group"]
     with torch.no_grad():  # the solver's iterations need no autograd graph
-        outcome = quantize_quanto(model, bits, group, ctx, optimizer=HqqOptimizer())
+        outcome = quantize_quanto(model, bits, group, ctx.device, optimizer=HqqOptimizer())
     outcome.kernel_path = outcome.kernel_path.replace("grouped", "grouped, HQQ-optimised")
     return outcome
 
 
 @step("hqq4", "4-bit weights with HQQ-optimised scales and zero-points (quanto); no calibration data.",
-      params={"group": Param(int, 64, (16, 32, 64, 128, 256), "weights per scale group")})
+      params={"group": group_param(64)})
 def hqq4(model, plan_step, ctx) -> StepOutcome:
     return _hqq(model, 4, plan_step, ctx)
 
 
 @step("hqq2", "2-bit weights with HQQ-optimised scales and zero-points (quanto); no calibration data.",
-      params={"group": Param(int, 16, (16, 32, 64, 128, 256), "weights per scale group (16: HQQ helps at 2 bits)")})
+      params={"group": group_param(16, "weights per scale group (16: HQQ helps at 2 bits)")})
 def hqq2(model, plan_step, ctx) -> StepOutcome:
     return _hqq(model, 2, plan_step, ctx)

@@ -6,21 +6,21 @@ what lets the mix beat uniform int4 at a smaller size (bench/RESULTS.md)."""
 
 from __future__ import annotations
 
-from engine.registry import Param, StepOutcome, resolved_params, step
-from engine.sensitivity import block_sensitivity, choose_kept_blocks, quantize_blocks
+from engine.methods.backend_quanto import quantize_quanto
+from engine.methods.sensitivity import block_sensitivity, choose_kept_blocks
+from engine.registry import Param, StepOutcome, calib_param, group_param, resolved_params, step
 
 
 @step("mixed", "Keep the most KL-sensitive blocks at int8, the rest at int4/int2 (quanto); keep=N or budget_bpw=X.",
       params={
           "bits": Param(int, 4, (4, 2), "bits of the other blocks"),
-          "group": Param(int, 64, (16, 32, 64, 128, 256), "weights per scale group"),
+          "group": group_param(64),
           "keep": Param(int, None, (), "blocks kept at 8 bits"),
           "budget_bpw": Param(float, None, (), "bits per linear weight to stay within"),
           "method": Param(str, "hqq", ("hqq", "plain"), "rounding of the low-bit blocks (HQQ: lower error)"),
-          "calib": Param(str, "auto", ("auto", "prompts", "texts", "both"), "calibration data"),
+          "calib": calib_param(),
       })
 def mixed(model, plan_step, ctx) -> StepOutcome:
-    from optimum.quanto import freeze
     from optimum.quanto.tensor.optimizers import HqqOptimizer
 
     p = resolved_params(plan_step)
@@ -33,10 +33,10 @@ def mixed(model, plan_step, ctx) -> StepOutcome:
     layers = model.model.layers
     kept = choose_kept_blocks(ranking, p["bits"], p["group"], p["keep"], p["budget_bpw"])
     rest = [i for i in range(len(layers)) if i not in kept]
-    quantize_blocks(model, [f"model.layers.{i}.*" for i in kept], 8, p["group"])
     optimizer = HqqOptimizer() if p["method"] == "hqq" else None
-    quantize_blocks(model, [f"model.layers.{i}.*" for i in rest], p["bits"], p["group"], optimizer)
-    freeze(model)
+    for blocks, bits, rounding in ((kept, 8, None), (rest, p["bits"], optimizer)):
+        if blocks:
+            quantize_quanto(model, bits, p["group"], ctx.device, rounding, [f"model.layers.{i}.*" for i in blocks])
     notes = [f"blocks kept at int8 (most sensitive first by KL): {kept or 'none'}",
              f"sensitivity measured on {calibration.describe()}"]
     return StepOutcome(model, backend="optimum-quanto",

@@ -15,21 +15,21 @@ import copy
 
 import torch
 
+from engine.evaluation.texts import kl_per_position, log_probs
 from engine.methods.layers import quantizable_linears
-from engine.registry import Param, StepOutcome, resolved_params, step
+from engine.registry import Param, StepOutcome, calib_param, resolved_params, step
 
 ALPHA_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 SMOOTHQUANT_ROWS = 32  # the observers keep every input on the CPU: 32 x 128 tokens is plenty for max|X|
-CALIB = Param(str, "auto", ("auto", "prompts", "texts", "both"), "calibration data")
 
 
 @step("smoothquant", "Migrate activation outliers into weights before w8a8 (SmoothQuant); alpha 0..1 or auto.",
-      kind="transform", params={"alpha": Param(object, 0.5, (), "migration strength or auto"), "calib": CALIB})
+      kind="transform", params={"alpha": Param(object, 0.5, (), "migration strength or auto"), "calib": calib_param()})
 def smoothquant(model, plan_step, ctx) -> StepOutcome:
     alpha = resolved_params(plan_step)["alpha"]
     if alpha != "auto" and not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
         raise ValueError(f"smoothquant alpha must be between 0 and 1 or 'auto', got {alpha!r}")
-    model._compecon_smoothquant = dict(resolved_params(plan_step))  # read by the w8a8 step that follows
+    ctx.handoff["smoothquant"] = dict(resolved_params(plan_step))  # read by the w8a8 step that follows
     return StepOutcome(model, backend="torchao", kernel_path="(smoothing applied by the w8a8 step)")
 
 
@@ -48,27 +48,22 @@ def _convert(model, alpha, rows: torch.Tensor, device: str):
 
 
 def _kl_on(model, reference_logp: torch.Tensor, rows: torch.Tensor, device: str) -> float:
-    with torch.no_grad():
-        logp = torch.cat([torch.log_softmax(model(input_ids=b.to(device)).logits.float(), -1).cpu()
-                          for b in rows.split(4)])
-    return (reference_logp.exp() * (reference_logp - logp)).sum(-1).mean().item()
+    return kl_per_position(reference_logp, log_probs(model, rows, device)).mean().item()
 
 
 def search_alpha(model, rows: torch.Tensor, device: str) -> tuple[float, dict]:
     """The alpha with the lowest KL to the float model on half the calibration rows
     (smoothing is fitted on the other half, so the search does not score its own fit)."""
     fit, held = rows[: max(1, len(rows) // 2)], rows[max(1, len(rows) // 2):] if len(rows) > 1 else rows
-    with torch.no_grad():
-        reference = torch.cat([torch.log_softmax(model(input_ids=b.to(device)).logits.float(), -1).cpu()
-                               for b in held.split(4)])
+    reference = log_probs(model, held, device)
     scores = {a: _kl_on(_convert(copy.deepcopy(model), a, fit, device), reference, held, device) for a in ALPHA_GRID}
     return min(scores, key=scores.get), scores
 
 
 @step("w8a8", "Int8 weights and dynamic per-token int8 activations (torchao); after smoothquant, smoothed.",
-      params={"calib": CALIB})
+      params={"calib": calib_param()})
 def w8a8(model, plan_step, ctx) -> StepOutcome:
-    settings = getattr(model, "_compecon_smoothquant", None)
+    settings = ctx.handoff.pop("smoothquant", None)
     notes = []
     alpha = None  # None: conventional W8A8, no smoothing
     if settings is not None:
@@ -81,7 +76,6 @@ def w8a8(model, plan_step, ctx) -> StepOutcome:
             notes.append("alpha search (KL on held-out calibration rows): "
                          + ", ".join(f"{a}: {kl:.4f}" for a, kl in scores.items()) + f"; chose {alpha}")
         model = _convert(model, alpha, rows, ctx.device)
-        del model._compecon_smoothquant
     else:
         model = _convert(model, None, ctx.calibrate(resolved_params(plan_step)["calib"]).rows[:1], ctx.device)
     label = f"SmoothQuant alpha={alpha}" if alpha is not None else "no smoothing"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from engine.methods.backend_bnb import quantize_bnb
 from engine.methods.backend_quanto import quantize_quanto
 from engine.methods.backend_torchao import quantize_torchao
-from engine.registry import Param, StepOutcome, resolved_params, step
+from engine.registry import Param, StepOutcome, group_param, resolved_params, step
 
 # Per-device default backend for each bit width: what measured fastest and most accurate
 # on that device here (DESIGN.md, "facts seen").
@@ -23,10 +23,6 @@ DEFAULT_BACKENDS = {
 }
 
 
-def _group_param(default: int) -> Param:
-    return Param(int, default, (16, 32, 64, 128, 256), "weights per scale group")
-
-
 def _quantize(model, bits: int, plan_step, ctx) -> StepOutcome:
     params = resolved_params(plan_step)
     backend = params["backend"]
@@ -34,13 +30,13 @@ def _quantize(model, bits: int, plan_step, ctx) -> StepOutcome:
         backend = DEFAULT_BACKENDS[(ctx.device, bits)]
     group = params.get("group")
     if backend == "quanto":
-        return quantize_quanto(model, bits, group, ctx)
+        return quantize_quanto(model, bits, group, ctx.device)
     if backend == "torchao":
-        return quantize_torchao(model, bits, group, ctx)
+        return quantize_torchao(model, bits, group, ctx.device)
     if backend == "bnb":
         if bits == 8:
-            return quantize_bnb(model, 8, "", ctx)
-        return quantize_bnb(model, 4, "fp4", ctx)
+            return quantize_bnb(model, 8, "", ctx.device)
+        return quantize_bnb(model, 4, "fp4", ctx.device)
     raise RuntimeError(f"unknown backend {backend}")
 
 
@@ -58,7 +54,7 @@ def int8(model, plan_step, ctx):
     "4-bit integer weights with per-group scales (quanto on CPU, torchao tinygemm on CUDA, bnb fp4).",
     params={
         "backend": Param(str, "auto", ("auto", "torchao", "quanto", "bnb"), "library"),
-        "group": _group_param(64),
+        "group": group_param(64),
     },
 )
 def int4(model, plan_step, ctx):
@@ -68,7 +64,7 @@ def int4(model, plan_step, ctx):
 @step(
     "int2",
     "2-bit integer weights with per-group scales (quanto); expect plain rounding to collapse.",
-    params={"backend": Param(str, "auto", ("auto", "quanto"), "library"), "group": _group_param(64)},
+    params={"backend": Param(str, "auto", ("auto", "quanto"), "library"), "group": group_param(64)},
 )
 def int2(model, plan_step, ctx):
     return _quantize(model, 2, plan_step, ctx)
@@ -80,4 +76,4 @@ def int2(model, plan_step, ctx):
     params={"backend": Param(str, "bnb", ("bnb",), "library")},
 )
 def nf4(model, plan_step, ctx):
-    return quantize_bnb(model, 4, "nf4", ctx)
+    return quantize_bnb(model, 4, "nf4", ctx.device)

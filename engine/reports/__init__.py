@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.reports import disclosure, html, markdown, pdf, tabular
 from engine.reports.content import Report, ReportError, build_report
 
 # format -> (file extension, what it is)
@@ -26,31 +27,18 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+# format -> the function that renders a report in it (text, or bytes for the PDF)
+RENDERERS = {
+    "html": html.render, "pdf": pdf.to_pdf, "md": markdown.to_markdown, "disclosure": disclosure.cards_markdown,
+    "csv": tabular.plans_csv,
+    "json": tabular.report_json, "prompts-csv": tabular.prompts_csv, "prompts-jsonl": tabular.prompt_set_jsonl,
+}
+
+
 def render(report: Report, fmt: str) -> bytes:
     """The report in one format, as bytes ready to write."""
-    check_format(fmt)
-    if fmt == "pdf":
-        from engine.reports.pdf import to_pdf
-
-        return to_pdf(report)
-    if fmt == "html":
-        from engine.reports.html import render as html
-
-        text = html(report)
-    elif fmt == "md":
-        from engine.reports.markdown import to_markdown
-
-        text = to_markdown(report)
-    elif fmt == "disclosure":
-        from engine.reports.disclosure import cards_markdown
-
-        text = cards_markdown(report)
-    else:
-        from engine.reports import tabular
-
-        text = {"csv": tabular.plans_csv, "json": tabular.report_json, "prompts-csv": tabular.prompts_csv,
-                "prompts-jsonl": tabular.prompt_set_jsonl}[fmt](report)
-    return text.encode("utf-8")
+    out = RENDERERS[check_format(fmt)](report)
+    return out if isinstance(out, bytes) else out.encode("utf-8")
 
 
 def default_path(run_ids: list[str], fmt: str) -> Path:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.explain import slower_than_baseline
+from engine import __version__
+from engine.records import change, is_ok, ok_plans
 from engine.reports import tables
 from engine.reports.environment import generated_at, software
+from engine.reports.explain import slower_than_baseline
 from engine.reports.facts import (
     PlanSpec,
     StepInfo,
@@ -89,7 +91,7 @@ class Report:
 
 def headline(record: dict) -> Headline:
     rec = record.get("recommendation") or {}
-    done = sum(p.get("status") == "ok" for p in record["plans"])
+    done = len(ok_plans(record))
     warning = None
     if record["status"] != "done":
         warning = (f"This run is {record['status']}: {done} of {len(record['plans'])} plans finished. "
@@ -110,21 +112,21 @@ def key_points(record: dict) -> tuple:
     """The run in a few plain sentences: smallest, cheapest, slower than the baseline, accuracy, failures."""
     plans = record["plans"]
     base = plans[0]
-    if base.get("status") != "ok":
+    if not is_ok(base):
         return ()
-    done = [p for p in plans[1:] if p.get("status") == "ok"]
+    done = [p for p in plans[1:] if is_ok(p)]
     points = []
     base_cost = base["cost"]["usd_per_1k_queries"]
     if done:
         small = min(done, key=lambda p: p["size"]["weight_bytes"])
-        change = 100 * (small["size"]["weight_bytes"] / base["size"]["weight_bytes"] - 1)
-        points.append(f"Smallest: {small['plan']}, {change:+.1f}% weights ({small['size']['weight_bytes'] / 1e6:,.1f} "
-                      f"MB vs {base['size']['weight_bytes'] / 1e6:,.1f} MB).")
+        small_mb, base_mb = small["size"]["weight_bytes"] / 1e6, base["size"]["weight_bytes"] / 1e6
+        points.append(f"Smallest: {small['plan']}, {change(small, base, 'weight_bytes'):+.1f}% weights "
+                      f"({small_mb:,.1f} MB vs {base_mb:,.1f} MB).")
         cheap = min(done, key=lambda p: p["cost"]["usd_per_1k_queries"])
         cost = cheap["cost"]["usd_per_1k_queries"]
         if cost < base_cost:
             points.append(f"Cheapest to serve: {cheap['plan']} at ${cost:,.4f} per 1,000 queries "
-                          f"({100 * (cost / base_cost - 1):+.1f}% vs {base['plan']}).")
+                          f"({change(cheap, base, 'usd_per_1k_queries'):+.1f}% vs {base['plan']}).")
         else:
             points.append(f"No compressed plan is cheaper to serve than {base['plan']} (${base_cost:,.4f} per 1,000 "
                           f"queries) on {record['device']['name']}.")
@@ -184,7 +186,7 @@ def comparison_table(records: list[dict]) -> tables.Table:
             row = perf[plan["plan"]]
             cells = {"run": tables.Cell(record["run_id"]), "model": tables.Cell(record["model"]["name"]),
                      "device": tables.Cell(record["device"]["name"]), "plan": tables.Cell(plan["plan"])}
-            if plan.get("status") == "ok":
+            if is_ok(plan):
                 cells.update({k: row.cells[k] for k in ("weights", "tpot", "cost", "cost_change")})
                 cells["accuracy"] = savings[plan["plan"]].cells["accuracy"]
                 cells["verdict"] = savings[plan["plan"]].cells["verdict"]
@@ -229,8 +231,6 @@ def build_report(store, run_ids: list[str], samples_per_plan: int = 3) -> Report
     models = list(dict.fromkeys(r.model["name"] for r in runs))
     title = (f"Compression report: {models[0]}" if len(models) == 1
              else f"Compression report: {len(runs)} runs, {', '.join(models)}")
-    from engine import __version__
-
     return Report(title, generated_at(), __version__, tuple(software()), runs,
                   comparison_table([r.record for r in runs]) if len(runs) > 1 else None)
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.chart_style import METRICS
+from engine.metrics import METRICS
+from engine.records import verdict_metric as record_verdict_metric
 from engine.reports import mdtext, tables
 from engine.reports.content import Report, RunReport
 from engine.reports.formatting import timestamp
@@ -52,7 +53,7 @@ SLICE_METRICS = {  # verdict metric -> (slice table column, higher is better, un
 
 
 def verdict_metric(run: RunReport) -> str:
-    return ((run.record.get("settings") or {}).get("verdict") or {}).get("metric") or "top1_agreement"
+    return record_verdict_metric(run.record)
 
 
 def worst_slices(run: RunReport, metric: str, count: int = 3) -> list[str]:

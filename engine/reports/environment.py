@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import platform
 from datetime import UTC, datetime
 
 import engine
+from engine.versions import library_versions
 
 LIBRARIES = ("torch", "transformers", "torchao", "optimum-quanto", "bitsandbytes", "gguf", "evaluate",
              "plotly", "kaleido")
-
-
-def library_versions(names=LIBRARIES) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
 
 
 def generated_at() -> str:
@@ -31,5 +21,5 @@ def software() -> list[tuple[str, str]]:
     rows = [("compecon (this tool)", engine.__version__),
             ("Python", platform.python_version()),
             ("Platform", f"{platform.system()} {platform.release()} ({platform.machine()})")]
-    rows += list(library_versions().items())
+    rows += list(library_versions(LIBRARIES, missing="not installed").items())
     return rows

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.chart_style import plan_colours
+from engine.charts.style import record_colours
+from engine.cost import load_prices
+from engine.plan import PlanError, Step, parse
+from engine.records import is_ok, ok_plans
+from engine.registry import STEPS, resolved_params
 from engine.reports import tables
 from engine.reports.formatting import num, timestamp
 
@@ -37,9 +41,6 @@ class PlanSpec:
 
 
 def _step_info(step: dict, seconds: dict) -> StepInfo:
-    from engine.plan import Step
-    from engine.registry import STEPS, resolved_params
-
     parsed = Step.from_dict(step)
     spec = STEPS.get(parsed.name)
     params = resolved_params(parsed) if spec else dict(parsed.params)
@@ -64,16 +65,14 @@ def _calibration(plan: dict) -> tuple:
 
 
 def plan_specs(record: dict) -> tuple:
-    colours = plan_colours([p["plan"] for p in record["plans"]])
+    colours = record_colours(record)
     specs = []
     for plan in record["plans"]:
         steps = plan.get("steps") or []
         if not steps:  # a plan that never started: parse its string for the steps
-            from engine.plan import parse
-
             try:
                 steps = parse(plan["plan"]).to_dict()["steps"]
-            except ValueError:
+            except PlanError:
                 steps = []
         latency = plan.get("latency") or {}
         specs.append(PlanSpec(
@@ -86,8 +85,6 @@ def plan_specs(record: dict) -> tuple:
 
 
 def cost_assumptions(record: dict) -> tuple:
-    from engine.cost import load_prices
-
     s = record["settings"]
     cost = s["cost"]
     price_row = load_prices().get(cost["hardware"])
@@ -136,8 +133,7 @@ def evaluation_data(record: dict, prompt_set: dict | None) -> tuple:
             categories = sorted({i["category"] for i in items if i.get("category")})
             rows.append(("Contents", f"{refs} with a reference answer, {choices} multiple choice; categories: "
                                      f"{', '.join(categories) or 'none'}"))
-    base = next((p for p in record["plans"] if p.get("status") == "ok"), {})
-    acc = base.get("accuracy") or {}
+    acc = (ok_plans(record) or [{}])[0].get("accuracy") or {}
     if acc.get("perplexity_source") == "references":
         rows.append(("Perplexity measured on", "the reference answers, given their prompts"))
     else:
@@ -166,7 +162,7 @@ def hardware(record: dict) -> tuple:
 
 def run_facts(record: dict) -> tuple:
     model = record["model"]
-    ok = sum(p.get("status") == "ok" for p in record["plans"])
+    ok = sum(map(is_ok, record["plans"]))
     params = model.get("params")
     return (("Model", f"{model['name']} ({model.get('source', '?')}"
                       + (f", {params / 1e6:,.1f} M parameters)" if params else ")")),

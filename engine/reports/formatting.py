@@ -26,13 +26,6 @@ def usd(value) -> str:
     return "n/a" if value is None else f"${value:,.4f}"
 
 
-def change_pct(value, base):
-    """Relative change in percent against the baseline; None when either is missing or the base is 0."""
-    if value is None or base in (None, 0):
-        return None
-    return 100.0 * (value - base) / base
-
-
 def signed(value, unit: str = "%", spec: str = "+.1f") -> str:
     """A change with its sign and unit; a change that rounds to zero reads as ±0."""
     if value is None:

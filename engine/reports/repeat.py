@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shlex
+from dataclasses import replace
+
+from engine.settings import RunSettings, settings_args
 
 
 def prompts_filename(info: dict) -> str:
@@ -12,30 +15,26 @@ def prompts_filename(info: dict) -> str:
     return f"{name.strip('-.') or 'prompts'}-{info['sha256'][:12]}.jsonl"
 
 
-def repeat_args(record: dict) -> list[str]:
+def repeat_settings(record: dict) -> RunSettings:
+    """The run's settings as it ran them: its device, the hardware and price it was priced at, and
+    the verdict metric it was judged on (chosen automatically when the user gave none)."""
     s = record["settings"]
     cost = s.get("cost") or {}
-    args = ["compecon", "run", "--model", record["model"]["name"], "--device", record["device"]["type"]]
+    verdict = s.get("verdict") or {}
+    return replace(RunSettings.from_dict(s), device=record["device"]["type"],
+                   hardware=cost.get("hardware") or s.get("hardware"),
+                   price_per_hour=cost.get("price_per_hour", s.get("price_per_hour")),
+                   primary=s.get("primary") or verdict.get("metric"))
+
+
+def repeat_args(record: dict) -> list[str]:
+    args = ["compecon", "run", "--model", record["model"]["name"]]
     for plan in record["plans"]:
         args += ["--plan", plan["plan"]]
-    for batch in s.get("batch_sizes") or [1]:
-        args += ["--batch", str(batch)]
-    args += ["--prompt-tokens", str(s["prompt_tokens"]), "--output-tokens", str(s["output_tokens"]),
-             "--hardware", str(cost.get("hardware") or s.get("hardware")),
-             "--price-per-hour", f"{cost.get('price_per_hour', s.get('price_per_hour'))}",
-             "--utilisation", f"{s['utilisation']:g}", "--decode-steps", str(s["decode_steps"]),
-             "--repeats", str(s["repeats"]), "--eval-tokens", str(s["eval_tokens"])]
-    info = s.get("prompts")
+    info = record["settings"].get("prompts")
     if info:
-        args += ["--prompts", prompts_filename(info), "--calibration-share", f"{s.get('calibration_share', 0):g}",
-                 "--max-new-tokens", str(s.get("max_new_tokens", 16)), "--calibration", s.get("calibration", "auto")]
-        if s.get("limit"):
-            args += ["--limit", str(s["limit"])]
-    verdict = s.get("verdict") or {}
-    if s.get("primary") or verdict.get("metric"):
-        args += ["--primary", s.get("primary") or verdict["metric"]]
-    args += ["--tolerance", f"{s.get('tolerance_pct', verdict.get('tolerance_pct', 1.0)):g}"]
-    return args
+        args += ["--prompts", prompts_filename(info)]
+    return args + settings_args(repeat_settings(record))
 
 
 def repeat_command(record: dict, multiline: bool = True) -> str:
@@ -62,10 +61,6 @@ def repeat_notes(record: dict) -> list[str]:
         notes.append(f"The prompt set '{info.get('name')}' (sha256 {info['sha256']}) is kept in the run store; "
                      f"write it to {prompts_filename(info)} with: compecon report {record['run_id']} --format "
                      f"prompts-jsonl -o {prompts_filename(info)}")
-    if s.get("cost_batch") and s["cost_batch"] != (s.get("batch_sizes") or [1])[0]:
-        notes.append(f"Cost was priced at batch {s['cost_batch']} (an API setting, not a CLI option).")
-    if s.get("seed", 0) != 0 or s.get("eval_batch", 48) != 48:
-        notes.append(f"Run with seed {s.get('seed')} and evaluation batch {s.get('eval_batch')} (API settings).")
     notes.append("Latency and cost are timings: expect run-to-run noise (about ±20% on a busy CPU). Sizes repeat "
                  "exactly; accuracy repeats on the same prompts, hardware and library versions.")
     return notes

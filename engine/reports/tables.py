@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engine.chart_style import METRICS, plan_colours
-from engine.reports.formatting import change_pct, num, share, signed, tone, usd
-
-SHARES = ("task_accuracy", "top1_agreement", "generation_agreement")
+from engine.charts.style import record_colours
+from engine.metrics import METRICS, pct_change
+from engine.records import baseline, change, cost_sentence, is_ok, ok_plans, verdict_label, verdict_metric
+from engine.reports.formatting import num, share, signed, tone, usd
 
 
 @dataclass(frozen=True)
@@ -44,16 +44,10 @@ class Table:
     caption: str = ""
 
 
-def _get(plan: dict, section: str, key: str):
-    if plan.get("status") != "ok":
-        return None
-    return (plan.get(section) or {}).get(key)
-
-
-def _change(plan: dict, base: dict, section: str, key: str, higher_is_better: bool) -> Cell:
-    value, base_value = _get(plan, section, key), _get(base, section, key)
-    delta = change_pct(value, base_value)
-    return Cell(signed(delta), delta, tone(delta, higher_is_better))
+def _change(plan: dict, base: dict, key: str) -> Cell:
+    """A relative change against the baseline, toned by which way the metric is better."""
+    delta = change(plan, base, key)
+    return Cell(signed(delta), delta, tone(delta, METRICS[key].higher_is_better))
 
 
 def _plain(value, spec: str, unit: str = "", scale: float = 1.0) -> Cell:
@@ -66,10 +60,11 @@ def _plan_cell(plan: dict) -> Cell:
 
 
 def _verdict_cell(plan: dict) -> Cell:
-    within = (plan.get("verdict") or {}).get("within")
-    if within is None:
+    label = verdict_label(plan)
+    if label is None:
         return Cell("n/a")
-    return Cell("within" if within else "outside", 1.0 if within else 0.0, "good" if within else "bad")
+    within = label == "within"
+    return Cell(label, 1.0 if within else 0.0, "good" if within else "bad")
 
 
 PERFORMANCE = (
@@ -99,11 +94,11 @@ SLICES = (
 
 def _rows(record: dict, cells_of) -> tuple:
     plans = record["plans"]
-    colours = plan_colours([p["plan"] for p in plans])
+    colours = record_colours(record)
     recommended = (record.get("recommendation") or {}).get("plan")
     rows = []
     for position, plan in enumerate(plans):
-        ok = plan.get("status") == "ok"
+        ok = is_ok(plan)
         note = "" if ok else (plan.get("error") or f"this plan is {plan.get('status')}")
         cells = cells_of(plan, plans[0]) if ok else {"plan": _plan_cell(plan)}
         rows.append(Row(plan["plan"], colours[plan["plan"]], plan.get("status", "?"), cells, position == 0,
@@ -116,13 +111,13 @@ def _performance_cells(plan: dict, base: dict) -> dict:
     return {
         "plan": _plan_cell(plan), "backend": Cell(plan.get("backend") or "-"),
         "weights": _plain(size["weight_bytes"], ",.1f", scale=1e-6),
-        "size_change": _change(plan, base, "size", "weight_bytes", False),
+        "size_change": _change(plan, base, "weight_bytes"),
         "bpw": _plain(size["bits_per_weight"], ".2f"),
         "ttft": _plain(lat["ttft_ms"], ",.1f"), "tpot": _plain(lat["tpot_ms"], ",.1f"),
         "throughput": _plain(lat["tokens_per_s"], ",.2f"),
         "memory": _plain(memory.get("peak_bytes"), ",.0f", scale=1e-6),
         "cost": Cell(usd(cost["usd_per_1k_queries"]), cost["usd_per_1k_queries"]),
-        "cost_change": _change(plan, base, "cost", "usd_per_1k_queries", False),
+        "cost_change": _change(plan, base, "usd_per_1k_queries"),
     }
 
 
@@ -156,22 +151,19 @@ def performance_table(record: dict) -> Table:
     cost = record["settings"]["cost"]
     return Table("Size, speed and cost", PERFORMANCE, _rows(record, _performance_cells),
                  f"Changes are against the baseline {record['plans'][0]['plan']} (first row). Latency at batch "
-                 f"{cost['batch_size']} on {record['device']['name']}; cost assumes {cost['hardware']} at "
-                 f"${cost['price_per_hour']:g}/h, {cost['prompt_tokens']} prompt + {cost['output_tokens']} output "
-                 f"tokens per query, {cost['utilisation']:.0%} utilisation.")
+                 f"{cost['batch_size']} on {record['device']['name']}; cost assumes {cost_sentence(record)}.")
 
 
 def accuracy_applicable(record: dict) -> bool:
-    return any(p.get("status") == "ok" and (p.get("accuracy") or {}).get("applicable", True)
-               for p in record["plans"])
+    return any(is_ok(p) and (p.get("accuracy") or {}).get("applicable", True) for p in record["plans"])
 
 
 def accuracy_table(record: dict) -> Table | None:
     if not accuracy_applicable(record):
         return None
     rule = ((record.get("settings") or {}).get("verdict") or {}).get("rule") or "no verdict rule recorded"
-    base = next((p for p in record["plans"] if p.get("status") == "ok"), {})
-    source = (base.get("accuracy") or {}).get("perplexity_source", "eval_texts")
+    first = (ok_plans(record) or [{}])[0]
+    source = (first.get("accuracy") or {}).get("perplexity_source", "eval_texts")
     where = ("the reference answers given their prompts" if source == "references"
              else "the evaluation texts (sample_data/eval_texts.txt)")
     return Table("Accuracy against the baseline", ACCURACY, _rows(record, _accuracy_cells),
@@ -205,15 +197,15 @@ def _slice_cells(name: str, piece: dict, base_piece: dict, plan: dict) -> dict:
 def slice_table(record: dict) -> Table | None:
     """One row per slice and compressed plan: every metric's change against the baseline on that slice."""
     plans = record["plans"]
-    base_slices = (plans[0].get("slices") or {}) if plans[0].get("status") == "ok" else {}
+    base_slices = (baseline(record) or {}).get("slices") or {}
     if not base_slices:
         return None
-    colours = plan_colours([p["plan"] for p in plans])
+    colours = record_colours(record)
     rows = []
     for name, base_piece in base_slices.items():
         for plan in plans[1:]:
             piece = (plan.get("slices") or {}).get(name)
-            if plan.get("status") != "ok" or piece is None:
+            if not is_ok(plan) or piece is None:
                 continue
             rows.append(Row(plan["plan"], colours[plan["plan"]], "ok", _slice_cells(name, piece, base_piece, plan)))
     if not rows:
@@ -226,20 +218,20 @@ def slice_table(record: dict) -> Table | None:
 
 def primary_change(record: dict, plan: dict) -> Cell:
     """The verdict metric's value and its change against the baseline, in that metric's unit."""
-    metric_name = ((record.get("settings") or {}).get("verdict") or {}).get("metric") or "top1_agreement"
+    metric = METRICS[verdict_metric(record)]
     acc = plan.get("accuracy") or {}
-    if plan.get("status") != "ok" or not acc.get("applicable", True):
+    if not is_ok(plan) or not acc.get("applicable", True):
         return Cell("n/a")
     base = record["plans"][0].get("accuracy") or {}
-    value, base_value = acc.get(metric_name), base.get(metric_name)
+    value, base_value = acc.get(metric.name), base.get(metric.name)
     verdict = _verdict_cell(plan)
     if value is None:
         return Cell("n/a")
-    if metric_name in SHARES:
+    if metric.share:
         delta = None if base_value is None else 100 * (value - base_value)
         return Cell(f"{share(value)} ({signed(delta, 'pts')})", delta, verdict.tone)
-    if metric_name == "perplexity":
-        delta = change_pct(value, base_value)
+    if metric.name == "perplexity":
+        delta = pct_change(value, base_value)
         return Cell(f"{value:,.2f} ({signed(delta)})", delta, verdict.tone)
     return Cell(f"{value:.4f} nats", value, verdict.tone)
 
@@ -257,8 +249,7 @@ def _with_base(delta_cell: Cell, absolute: str) -> Cell:
 
 def savings_table(record: dict) -> Table:
     """The cover's small table: each compressed plan's change against the baseline."""
-    metric_name = ((record.get("settings") or {}).get("verdict") or {}).get("metric") or "top1_agreement"
-    metric = METRICS.get(metric_name)
+    metric = METRICS.get(verdict_metric(record))
     accuracy_label = f"Accuracy: {metric.label.lower()}" if metric else "Accuracy"
     columns = tuple(Column(c.key, accuracy_label, c.numeric) if c.key == "accuracy" else c for c in SAVINGS)
     if not accuracy_applicable(record):
@@ -267,11 +258,11 @@ def savings_table(record: dict) -> Table:
     def cells(plan, base):
         return {
             "plan": _plan_cell(plan),
-            "size": _with_base(_change(plan, base, "size", "weight_bytes", False),
+            "size": _with_base(_change(plan, base, "weight_bytes"),
                                num(plan["size"]["weight_bytes"] / 1e6, ",.1f", "MB")),
-            "cost": _with_base(_change(plan, base, "cost", "usd_per_1k_queries", False),
+            "cost": _with_base(_change(plan, base, "usd_per_1k_queries"),
                                usd(plan["cost"]["usd_per_1k_queries"])),
-            "speed": _with_base(_change(plan, base, "latency", "tpot_ms", False),
+            "speed": _with_base(_change(plan, base, "tpot_ms"),
                                 num(plan["latency"]["tpot_ms"], ",.1f", "ms")),
             "accuracy": primary_change(record, plan),
             "verdict": _verdict_cell(plan),

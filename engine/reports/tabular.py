@@ -1,6 +1,10 @@
 """Machine-readable exports of one or more runs: CSV with one row per plan, JSON with the full run
 records, a per-prompt CSV, and the stored prompt set as JSONL. Every CSV cell taken from user text
-is neutralised with engine.exporting.safe_cell, so a spreadsheet never runs it as a formula."""
+is neutralised with `safe_cell`, so a spreadsheet never runs it as a formula.
+
+The plan CSV's figures are the metric catalogue's (engine/metrics.py), one column each, between the
+columns that say what ran and the context every figure needs (batch, decode path, prices, verdict).
+"""
 
 from __future__ import annotations
 
@@ -8,35 +12,72 @@ import csv
 import io
 import json
 
-from engine.exporting import CSV_FIELDS, _get, safe_cell
+from engine.metrics import METRICS
 from engine.reports.content import Report, ReportError
 
-# The engine's export columns, then the accuracy and verdict columns a report adds.
-PLAN_FIELDS = CSV_FIELDS + [
-    ("memory_kind", "memory.kind"), ("seconds_per_query", "cost.seconds_per_query"),
-    ("generation_agreement", "accuracy.generation_agreement"), ("task_accuracy", "accuracy.task_accuracy"),
-    ("accuracy_delta_pts", "accuracy.accuracy_delta_pts"), ("accuracy_applicable", "accuracy.applicable"),
-    ("perplexity_source", "accuracy.perplexity_source"), ("verdict_metric", "verdict.metric"),
-    ("verdict_within", "verdict.within"), ("seconds", "seconds"),
+IDENTITY = [("plan", "plan"), ("status", "status"), ("error", "error"), ("backend", "backend"),
+            ("kernel_path", "kernel_path")]
+CONTEXT = [
+    ("disk_bytes", "size.disk_bytes"), ("batch_size", "latency.batch_size"), ("decode_path", "latency.decode_path"),
+    ("memory_kind", "memory.kind"), ("hardware", "cost.hardware"), ("price_per_hour", "cost.price_per_hour"),
+    ("prompt_tokens", "cost.prompt_tokens"), ("output_tokens", "cost.output_tokens"),
+    ("utilisation", "cost.utilisation"), ("seconds_per_query", "cost.seconds_per_query"),
+    ("accuracy_applicable", "accuracy.applicable"), ("perplexity_source", "accuracy.perplexity_source"),
+    ("verdict_metric", "verdict.metric"), ("verdict_within", "verdict.within"), ("seconds", "seconds"),
 ]
 PROMPT_FIELDS = ["index", "category", "prompt", "reference", "baseline_output", "output", "baseline_correct",
                  "correct", "kl", "top1_agreement", "same_generation"]
 
 
-def plans_csv(report: Report) -> str:
-    """One row per plan of every run; each run's recommendation and verdict rule repeated on its rows."""
+def plan_fields() -> list[tuple[str, str]]:
+    """(column, dotted path in a plan record) for every column of the plan CSV, the catalogue's now."""
+    return IDENTITY + [(m.name, f"{m.section}.{m.name}") for m in METRICS.values()] + CONTEXT
+
+
+def _get(record: dict, dotted: str):
+    value = record
+    for key in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def safe_cell(value):
+    """Neutralise text a spreadsheet would run as a formula (=, +, -, @, tab, CR)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def records_csv(records: list[dict]) -> str:
+    """One row per plan of every run; each run's recommendation repeated on its rows."""
+    fields = plan_fields()
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["run_id", "created", "model", "device", "position", *[name for name, _ in PLAN_FIELDS],
+    writer.writerow(["run_id", "created", "model", "device", "position", *[name for name, _ in fields],
                      "recommended"])
-    for record in report.records:
+    for record in records:
         recommended = (record.get("recommendation") or {}).get("plan")
         for position, plan in enumerate(record["plans"]):
             writer.writerow([record["run_id"], record.get("created"), safe_cell(record["model"]["name"]),
                              safe_cell(record["device"]["name"]), position]
-                            + [safe_cell(_get(plan, path)) for _, path in PLAN_FIELDS]
+                            + [safe_cell(_get(plan, path)) for _, path in fields]
                             + [plan["plan"] == recommended])
     return buffer.getvalue()
+
+
+def to_csv(record: dict) -> str:
+    """One run as CSV (`compecon export`, the dashboard's Export page)."""
+    return records_csv([record])
+
+
+def to_json(record: dict) -> str:
+    return json.dumps(record, indent=2)
+
+
+def plans_csv(report: Report) -> str:
+    return records_csv(report.records)
 
 
 def prompts_csv(report: Report) -> str:

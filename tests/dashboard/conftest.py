@@ -14,9 +14,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.evaluation.prompts import load_prompts
-from engine.jobs import JobQueue, pid_alive, this_worker
-from engine.pipeline import RunSettings, plans_for, run
-from engine.store import now
+from engine.jobs import JobQueue
+from engine.pipeline import run
+from engine.settings import RunSettings, plans_for
+from engine.store import now, pid_alive, this_process
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 FAST = dict(device="cpu", decode_steps=2, repeats=1, prompt_tokens=16, max_new_tokens=4, eval_tokens=64,
@@ -65,7 +66,7 @@ def queue(compecon_home):
 @pytest.fixture
 def no_worker_runs(queue):
     """Register this test process as the cpu worker, so queued jobs stay queued (no process is started)."""
-    me = this_worker()
+    me = this_process()
     with queue.connect() as db:
         db.execute("INSERT OR REPLACE INTO workers VALUES ('cpu', ?, ?)", (me, now()))
     yield

@@ -1,6 +1,7 @@
 """History (filter, open, compare, delete with confirmation) and Export (JSON and CSV downloads)."""
 
-from engine.pipeline import RunSettings, plans_for, run
+from engine.pipeline import run
+from engine.settings import RunSettings, plans_for
 from engine.store import Store
 from tests.dashboard.conftest import FAST, quiet
 from tests.dashboard.helpers import plotly_figures, texts

@@ -2,7 +2,7 @@
 
 Jobs run through the real worker code (engine.worker.run_job) on a real, tiny engine run."""
 
-from engine.worker import claim, run_job
+from engine.worker import run_job
 from tests.dashboard.conftest import FAST
 from tests.dashboard.helpers import texts
 
@@ -25,7 +25,7 @@ def test_queued_jobs_show_their_position_and_can_be_cancelled(app, queue, no_wor
 
 def test_a_finished_job_shows_every_plan_and_its_results(app, queue):
     job_id = queue.submit(SHAPE_SPEC, "run-page-done")
-    job = claim(queue, "cpu")
+    job = queue.claim("cpu")
     assert job["job_id"] == job_id
     assert run_job(queue, job) == "done"
     at = app("run", job=job_id)
@@ -47,6 +47,6 @@ def test_without_a_job_id_the_newest_job_is_shown(app, queue):
 def test_a_failed_job_says_why(app, queue):
     spec = dict(SHAPE_SPEC, model="/nowhere/model.gguf")
     job_id = queue.submit(spec, "run-page-failed")
-    assert run_job(queue, claim(queue, "cpu")) == "failed"
+    assert run_job(queue, queue.claim("cpu")) == "failed"
     at = app("run", job=job_id)
     assert any("GGUF file not found: /nowhere/model.gguf" in e for e in texts(at, "error")), texts(at, "error")

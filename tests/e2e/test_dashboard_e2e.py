@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from engine.jobs import JobQueue, pid_alive
+from engine.jobs import JobQueue
+from engine.store import pid_alive
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"

@@ -77,7 +77,8 @@ def test_killing_a_run_keeps_finished_plans(tmp_path):
 def test_cancelling_keeps_finished_plans():
     import pytest
 
-    from engine.pipeline import PlanEvent, RunCancelled, RunSettings, plans_for, run
+    from engine.pipeline import run
+    from engine.settings import PlanEvent, RunCancelled, RunSettings, plans_for
 
     events = []
     settings = RunSettings(device="cpu", decode_steps=2, repeats=1, prompt_tokens=16)

@@ -9,10 +9,9 @@ import time
 
 import pytest
 
-from engine.jobs import JobError, JobQueue, pid_alive, this_worker
+from engine.jobs import JobError, JobQueue
 from engine.plan import PlanError
-from engine.store import now
-from engine.worker import _retire, claim, register
+from engine.store import now, pid_alive, this_process
 
 FAST = {"device": "cpu", "decode_steps": 1, "repeats": 1, "prompt_tokens": 8, "keep_artifacts": False}
 
@@ -75,25 +74,25 @@ def test_queue_order_position_and_cancelling_a_queued_job(queue):
     assert [queue.queue_position(j) for j in (first, second, third)] == [1, 2, 3]
     assert queue.request_cancel(second) == "cancelled"
     assert queue.queue_position(third) == 2 and queue.queue_position(second) is None
-    assert claim(queue, "cpu")["job_id"] == first
+    assert queue.claim("cpu")["job_id"] == first
     assert queue.queue_position(first) is None and queue.queue_position(third) == 1
-    assert claim(queue, "cuda") is None  # one queue per device
+    assert queue.claim("cuda") is None  # one queue per device
 
 
 def test_one_registered_worker_per_device(queue):
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         with queue.connect() as db:
-            db.execute("INSERT INTO workers VALUES ('cpu', ?, ?)", (f"{this_worker().rpartition(':')[0]}:{other.pid}",
+            db.execute("INSERT INTO workers VALUES ('cpu', ?, ?)", (f"{this_process().rpartition(':')[0]}:{other.pid}",
                                                                    now()))
-        assert register(queue, "cpu") is False  # a live worker serves cpu already
+        assert queue.register("cpu") is False  # a live worker serves cpu already
         assert queue.ensure_worker("cpu") is None
     finally:
         other.kill()
         other.wait()
-    assert register(queue, "cpu") is True  # its worker died: take over
+    assert queue.register("cpu") is True  # its worker died: take over
     queue.submit(spec(), "retire")
-    assert _retire(queue, "cpu") is False  # never retire with work queued
+    assert queue.retire("cpu") is False  # never retire with work queued
 
 
 def test_a_worker_runs_a_tiny_job_end_to_end_and_retires(queue, workers):

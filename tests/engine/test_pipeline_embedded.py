@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from engine.measure import accuracy
-from engine.pipeline import RunSettings, plans_for, run
+from engine.evaluation import texts
+from engine.pipeline import run
+from engine.settings import RunSettings, plans_for
 from engine.store import Store
 
 QUICK = RunSettings(device="cpu", decode_steps=2, repeats=1, prompt_tokens=16, eval_tokens=512,
@@ -58,7 +59,7 @@ def test_baseline_perplexity_matches_a_direct_forward_pass(record):
     from engine.models import load_model
 
     loaded = load_model("smollm2-135m")
-    windows = accuracy.make_windows(loaded.tokenizer, accuracy.load_eval_texts(), max_tokens=QUICK.eval_tokens)
+    windows = texts.make_windows(loaded.tokenizer, texts.load_eval_texts(), max_tokens=QUICK.eval_tokens)
     with torch.no_grad():
         losses = [loaded.base(input_ids=w[None], labels=w[None]).loss.item() for w in windows.input_ids]
     assert record["plans"][0]["accuracy"]["perplexity"] == pytest.approx(math.exp(sum(losses) / len(losses)),

@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.evaluation.prompts import load_prompts
-from engine.pipeline import RunSettings, plans_for, run
+from engine.pipeline import run
+from engine.settings import RunSettings, plans_for
 from engine.store import Store
 
 SAMPLE = "sample_data/prompts.jsonl"

@@ -10,9 +10,9 @@ from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptItem, PromptSet
 from engine.evaluation.slices import slice_members
 from engine.models import load_model
-from engine.pipeline import StepContext
 from engine.plan import parse
 from engine.registry import STEPS
+from engine.settings import StepContext
 
 ITEMS = [
     PromptItem(0, "What is 3 plus 4? Answer with a number only.", "7", category="arithmetic"),

@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from engine.cost import CostAssumptions
-from engine.measure.decode_paths import best_batch, measure_paths, price_rows, resolve_paths
-from engine.measure.latency import DECODE_PATH, latency_result
+from engine.cost import CostAssumptions, price_rows
+from engine.measure.decode_paths import best_batch, latency_result, measure_paths, resolve_paths
+from engine.measure.latency import DECODE_PATH
 from engine.measure.serving import SERVING_PATH, STATIC_EAGER_PATH, StaticDecoder
 
 

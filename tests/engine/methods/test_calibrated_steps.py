@@ -5,13 +5,13 @@ import copy
 import pytest
 import torch
 
-from engine.calibration import Calibration
+from engine.evaluation.calibration import Calibration
 from engine.measure.size import plain_tensors
 from engine.methods.layers import quantizable_linears
-from engine.pipeline import StepContext
+from engine.methods.sensitivity import linear_bits
 from engine.plan import PlanError, parse
 from engine.registry import STEPS
-from engine.sensitivity import linear_bits
+from engine.settings import StepContext
 
 
 def _ctx(vocab=512):
@@ -92,7 +92,7 @@ def test_mixed_meets_its_budget_by_an_independent_count(tiny_model):
 
 
 def test_calibration_check_doubles_calibrated_plans_only():
-    from engine.calibration import calibration_variants
+    from engine.settings import calibration_variants
 
     plans = [parse("fp32"), parse("int8"), parse("smoothquant:alpha=0.5+w8a8")]
     out = [str(p) for p in calibration_variants(plans)]
@@ -101,9 +101,9 @@ def test_calibration_check_doubles_calibrated_plans_only():
 
 
 def test_calibration_never_sees_the_evaluation_share():
-    from engine.calibration import build_calibration, load_calibration_texts
+    from engine.evaluation.calibration import build_calibration
     from engine.evaluation.prompts import load_prompts
-    from engine.measure.accuracy import load_eval_texts
+    from engine.evaluation.texts import CALIBRATION_TEXTS, load_eval_texts, load_texts
     from engine.models import load_model
 
     tokenizer = load_model("smollm2-135m", progress=lambda *a: None).tokenizer
@@ -118,4 +118,4 @@ def test_calibration_never_sees_the_evaluation_share():
     def grams(texts):
         words = " ".join(texts).lower().split()
         return {tuple(words[i:i + 5]) for i in range(len(words) - 4)}
-    assert not grams(load_calibration_texts()) & grams(load_eval_texts())
+    assert not grams(load_texts(CALIBRATION_TEXTS)) & grams(load_eval_texts())

@@ -10,14 +10,15 @@ import time
 
 import torch
 
-from engine.distill import Checkpoints, DistillConfig, distill, layer_student
-from engine.pipeline import RunSettings, plans_for, run
+from engine.methods.training import Checkpoints, DistillConfig, distill, layer_student
+from engine.pipeline import run
+from engine.settings import RunSettings, plans_for
 
 SCRIPT = textwrap.dedent("""
     import sys, time, torch
     from transformers import LlamaConfig
-    from engine.shapes import build_random
-    from engine.distill import Checkpoints, DistillConfig, distill, layer_student
+    from engine.models import build_random
+    from engine.methods.training import Checkpoints, DistillConfig, distill, layer_student
     config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
                          num_key_value_heads=2, vocab_size=256, tie_word_embeddings=True)
     teacher = build_random(config, "cpu", None)
@@ -84,11 +85,11 @@ def test_a_distill_then_quantize_plan_reports_economics():
 
 
 def test_qad_trains_then_quantizes_for_real(tiny_model, tmp_path):
-    from engine.calibration import Calibration
+    from engine.evaluation.calibration import Calibration
     from engine.measure.size import plain_tensors
-    from engine.pipeline import StepContext
     from engine.plan import parse
     from engine.registry import STEPS
+    from engine.settings import StepContext
 
     rows = torch.randint(0, 512, (8, 24), generator=torch.Generator().manual_seed(0))
     ctx = StepContext("cpu", None, lambda source: Calibration("texts", rows), "tiny", None, str(tmp_path))

@@ -6,7 +6,7 @@ import torch
 from engine.methods.fp8 import fp8_supported
 from engine.plan import parse
 from engine.registry import STEPS
-from engine.run_types import StepContext
+from engine.settings import StepContext
 
 
 def test_fp8_refuses_the_cpu_with_the_reason():

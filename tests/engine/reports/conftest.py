@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from engine.evaluation.prompts import PromptItem, PromptSet
-from engine.pipeline import RunSettings, plans_for, run
+from engine.pipeline import run
 from engine.reports import build_report
+from engine.settings import RunSettings, plans_for
 from engine.store import Store
 
 FAST = dict(device="cpu", decode_steps=2, repeats=1, prompt_tokens=16, max_new_tokens=4, eval_tokens=256,

@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from engine.chart_style import TEMPLATE
-from engine.charts import BATCH_AXIS, LEGEND_BELOW, _colours, best_batch_ring, ok_plans
-
-
-def headline_rows(plan: dict) -> list[dict]:
-    """The plan's by-batch rows on its headline decode path (all rows for records without paths)."""
-    lat = plan["latency"]
-    rows = lat.get("by_batch") or []
-    return [r for r in rows if r.get("decode_path", lat.get("decode_path")) == lat.get("decode_path")]
+from engine.charts.results import best_batch_ring
+from engine.charts.style import BATCH_AXIS, LEGEND_BELOW, TEMPLATE, record_colours
+from engine.records import headline_rows, ok_plans
 
 
 def cost_by_batch_chart(record: dict, height: int = 340) -> go.Figure | None:
@@ -23,7 +17,7 @@ def cost_by_batch_chart(record: dict, height: int = 340) -> go.Figure | None:
              and all(r.get("usd_per_1k_queries") is not None for r in headline_rows(p))]
     if not plans:
         return None
-    colours = _colours(record)
+    colours = record_colours(record)
     fig = go.Figure()
     for p in plans:
         rows = headline_rows(p)

@@ -1,8 +1,10 @@
-"""Teacher-forced accuracy against the baseline on evaluation texts.
+"""Evaluation and calibration texts, and the teacher-forced figures measured on them.
 
 perplexity = exp(mean NLL of each next token); kl_divergence = mean over positions of
 KL(baseline || plan) in nats; top1_agreement = share of positions where both models pick
 the same next token. The baseline's log-probabilities are computed once per run and reused.
+`log_probs` and `kl_per_position` are the one batched log-softmax pass and the one KL that
+the methods reuse too (SmoothQuant's alpha search, layer sensitivity).
 """
 
 from __future__ import annotations
@@ -13,8 +15,19 @@ from pathlib import Path
 
 import torch
 
-SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
+from engine.home import SAMPLE_DATA
+
 EVAL_TEXTS = SAMPLE_DATA / "eval_texts.txt"
+CALIBRATION_TEXTS = SAMPLE_DATA / "calibration_texts.txt"  # generic text, disjoint from the evaluation texts
+
+
+def load_texts(path: Path) -> list[str]:
+    """A text file of passages separated by lines holding only `---`."""
+    return [part.strip() for part in path.read_text(encoding="utf-8").split("\n---\n") if part.strip()]
+
+
+def load_eval_texts(path: Path = EVAL_TEXTS) -> list[str]:
+    return load_texts(path)
 
 
 @dataclass(frozen=True)
@@ -28,10 +41,6 @@ class EvalWindows:
         return self.input_ids.shape[0] * (self.input_ids.shape[1] - 1)
 
 
-def load_eval_texts(path: Path = EVAL_TEXTS) -> list[str]:
-    return [part.strip() for part in path.read_text(encoding="utf-8").split("\n---\n") if part.strip()]
-
-
 def make_windows(tokenizer, texts: list[str], window: int = 256, max_tokens: int = 2048) -> EvalWindows:
     ids: list[int] = []
     for text in texts:
@@ -43,14 +52,25 @@ def make_windows(tokenizer, texts: list[str], window: int = 256, max_tokens: int
 
 
 @torch.no_grad()  # not inference_mode: quanto tensors cannot run under it
-def log_probs(model, windows: EvalWindows, device: str, batch: int = 4) -> torch.Tensor:
-    """log softmax of next-token logits, float32 on the CPU: [windows, length-1, vocab]."""
+def log_probs(model, rows: torch.Tensor, device: str, batch: int = 4, next_token: bool = False) -> torch.Tensor:
+    """log softmax of the logits of token rows, float32 on the CPU: [rows, length, vocab]. With
+    `next_token`, the last position (which predicts nothing in the rows) is dropped."""
     parts = []
-    for start in range(0, windows.input_ids.shape[0], batch):
-        ids = windows.input_ids[start : start + batch].to(device)
-        logits = model(input_ids=ids).logits[:, :-1].float()
-        parts.append(torch.log_softmax(logits, dim=-1).cpu())
+    for start in range(0, rows.shape[0], batch):
+        logits = model(input_ids=rows[start : start + batch].to(device)).logits
+        logits = logits[:, :-1] if next_token else logits
+        parts.append(torch.log_softmax(logits.float(), dim=-1).cpu())
     return torch.cat(parts)
+
+
+def kl_per_position(base_logp: torch.Tensor, plan_logp: torch.Tensor) -> torch.Tensor:
+    """KL(baseline || plan) in nats at every position."""
+    return (base_logp.exp() * (base_logp - plan_logp)).sum(-1)
+
+
+def window_log_probs(model, windows: EvalWindows, device: str) -> torch.Tensor:
+    """Next-token log-probabilities over the evaluation windows: [windows, length-1, vocab]."""
+    return log_probs(model, windows.input_ids, device, next_token=True)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -60,7 +80,7 @@ def _finite_or_none(value: float) -> float | None:
 def compare(plan_logp: torch.Tensor, base_logp: torch.Tensor, targets: torch.Tensor) -> dict:
     """Perplexity of the plan and its agreement with the baseline, position by position."""
     nll = -plan_logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    kl = (base_logp.exp() * (base_logp - plan_logp)).sum(-1)
+    kl = kl_per_position(base_logp, plan_logp)
     top1 = (plan_logp.argmax(-1) == base_logp.argmax(-1)).float()
     mean_nll = nll.mean().item()
     ppl = math.exp(mean_nll) if mean_nll < 700 else math.inf
@@ -71,9 +91,3 @@ def compare(plan_logp: torch.Tensor, base_logp: torch.Tensor, targets: torch.Ten
         "top1_agreement": top1.mean().item(),
         "eval_tokens": int(targets.numel()),
     }
-
-
-def ppl_delta_pct(plan_ppl: float | None, base_ppl: float | None) -> float | None:
-    if plan_ppl is None or base_ppl is None:
-        return None
-    return 100.0 * (plan_ppl - base_ppl) / base_ppl

@@ -1,6 +1,6 @@
 """The calibration check view pairs each plan's two calibrations and says which one helped."""
 
-from engine.charts_calibration import calibration_chart, calibration_findings, calibration_pairs
+from engine.charts.calibration import calibration_chart, calibration_findings, calibration_pairs
 
 
 def _plan(steps, kl, acc=None, top1=0.9):

@@ -14,48 +14,24 @@ import json
 
 import torch
 
+from engine.evaluation.texts import kl_per_position, log_probs
 from engine.home import subdir
-
-
-def _logp(model, rows: torch.Tensor, device: str) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([torch.log_softmax(model(input_ids=b.to(device)).logits.float(), -1).cpu()
-                          for b in rows.split(4)])
-
-
-def quantize_blocks(model, patterns: list[str], bits: int, group: int, optimizer=None) -> None:
-    """quanto-quantize the linear layers under `patterns` (not frozen yet) with the given group."""
-    from optimum.quanto import qint2, qint4, qint8, quantize
-    from optimum.quanto.nn import QModuleMixin
-
-    if not patterns:
-        return
-    before = {n for n, m in model.named_modules() if isinstance(m, QModuleMixin)}
-    quantize(model, weights={8: qint8, 4: qint4, 2: qint2}[bits], optimizer=optimizer, include=patterns,
-             exclude=["lm_head"])
-    if bits < 8:
-        for name, module in model.named_modules():
-            if isinstance(module, QModuleMixin) and name not in before and module.in_features % group == 0:
-                module.weight_group_size = group
+from engine.methods.backend_quanto import quantize_quanto
 
 
 def block_sensitivity(model, rows: torch.Tensor, device: str, bits: int, group: int, cache_key: str | None = None,
                       progress=None) -> list[dict]:
     """[{block, kl, params}] for every decoder block; the model is left as it was."""
-    from optimum.quanto import freeze
-
     cache = subdir("sensitivity") / f"{cache_key}.json" if cache_key else None
     if cache and cache.is_file():
         return json.loads(cache.read_text())
-    reference = _logp(model, rows, device)
+    reference = log_probs(model, rows, device)
     layers = model.model.layers
     ranking = []
     for index in range(len(layers)):
         original = copy.deepcopy(layers[index])
-        quantize_blocks(model, [f"model.layers.{index}.*"], bits, group)
-        freeze(layers[index])
-        logp = _logp(model, rows, device)
-        kl = (reference.exp() * (reference - logp)).sum(-1).mean().item()
+        quantize_quanto(model, bits, group, device, include=[f"model.layers.{index}.*"])
+        kl = kl_per_position(reference, log_probs(model, rows, device)).mean().item()
         linears = [[m.out_features, m.in_features] for m in original.modules() if isinstance(m, torch.nn.Linear)]
         ranking.append({"block": index, "kl": kl, "params": sum(o * i for o, i in linears), "linears": linears})
         layers[index] = original

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from engine.chart_style import TEMPLATE
-from engine.charts import ok_plans
+from engine.charts.style import TEMPLATE
+from engine.records import ok_plans
 
 SOURCES = {"texts": ("generic texts", "#8c8c8c"), "prompts": ("your prompts", "#1f77b4")}
 

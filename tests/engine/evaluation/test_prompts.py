@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,9 @@ from engine.evaluation.prompts import (
     load_prompts,
     parse_prompts,
 )
+from engine.home import SAMPLE_DATA
 
-SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "prompts.jsonl"
+SAMPLE = SAMPLE_DATA / "prompts.jsonl"
 
 
 def _jsonl(*rows: object) -> bytes:

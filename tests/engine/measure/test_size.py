@@ -5,9 +5,9 @@ import torch
 
 from engine.measure.size import safetensors_data_bytes, save_artifact, weight_bytes
 from engine.methods.layers import quantizable_linears
-from engine.pipeline import StepContext
 from engine.plan import parse
 from engine.registry import STEPS
+from engine.settings import StepContext
 
 CPU = StepContext("cpu", None)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine.charts_training import break_even_chart, sensitivity_chart
+from engine.charts.training import break_even_chart, sensitivity_chart
 
 
 def _plan(name, usd, economics=None, extras=None):
@@ -22,11 +22,11 @@ def test_lines_cross_at_the_break_even_point():
 
 def test_no_chart_without_training_or_sensitivity():
     record = {"plans": [_plan("fp32", 5.0), _plan("int8", 4.0)]}
-    assert break_even_chart(record) is None and sensitivity_chart(record) is None
+    assert break_even_chart(record) is None and all(sensitivity_chart(p) is None for p in record["plans"])
 
 
 def test_sensitivity_bars_mark_kept_blocks():
     ranking = [{"block": 0, "kl": 0.1}, {"block": 1, "kl": 0.3}]
     record = {"plans": [_plan("fp32", 1.0), _plan("mixed", 1.0, extras={"sensitivity": ranking, "kept_blocks": [1]})]}
-    bars = sensitivity_chart(record).data[0]
+    bars = sensitivity_chart(record["plans"][1]).data[0]
     assert list(bars.y) == [0.1, 0.3] and bars.marker.color[1] != bars.marker.color[0]

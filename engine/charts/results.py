@@ -1,67 +1,51 @@
-"""Plotly figures of a run record (pure plotly, no streamlit): the dashboard and the reports draw
-the same charts. Every figure colours a plan the same way and puts units in its axis titles."""
+"""The results charts of a run record (pure plotly, no streamlit): size, cost, latency, accuracy,
+cost against accuracy with its Pareto front, slices, throughput, and runs side by side. Every
+figure colours a plan the same way and puts units in its axis titles; a builder returns None
+when there is nothing to draw (engine/charts/catalogue.py says why in its place)."""
 
 from __future__ import annotations
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from engine import chart_style as style
-from engine.chart_style import METRICS, TEMPLATE, Metric, empty_figure, fmt
-
-SHARE_METRICS = ("task_accuracy", "top1_agreement", "generation_agreement")
-
-
-def ok_plans(record: dict) -> list[dict]:
-    return [p for p in record["plans"] if p.get("status") == "ok"]
+from engine.charts import style
+from engine.charts.style import BATCH_AXIS, LEGEND_BELOW, TEMPLATE, hover, record_colours
+from engine.metrics import METRICS, Metric
+from engine.records import ok_plans, verdict_metric
 
 
-def _colours(record: dict) -> dict[str, str]:
-    return style.plan_colours([p["plan"] for p in record["plans"]])
-
-
-def _hover(plan: dict) -> str:
-    size, lat, cost = plan["size"], plan["latency"], plan["cost"]
-    return (f"<b>{plan['plan']}</b> ({plan.get('backend') or '-'})<br>"
-            f"weights {size['weight_bytes'] / 1e6:,.1f} MB, {size['compression_ratio']:.2f}× smaller, "
-            f"{size['bits_per_weight']:.2f} bits/weight<br>"
-            f"ttft {lat['ttft_ms']:,.1f} ms, tpot {lat['tpot_ms']:,.1f} ms at batch {lat['batch_size']}<br>"
-            f"${cost['usd_per_1k_queries']:,.4f} per 1,000 queries<br>kernel: {plan.get('kernel_path') or '-'}<br>"
-            f"decode path: {lat.get('decode_path') or '-'}")
-
-
-def metric_bars(record: dict, metric_key: str, title: str | None = None, height: int = 340) -> go.Figure:
+def metric_bars(record: dict, metric_key: str, title: str | None = None, height: int = 340) -> go.Figure | None:
     """One bar per finished plan for one metric, labelled with its value."""
     metric = METRICS[metric_key]
     plans = ok_plans(record)
     values = [metric.value(p) for p in plans]
     if not plans or all(v is None for v in values):
-        return empty_figure(f"{metric.label}: no finished plan has it yet", height)
-    colours = _colours(record)
+        return None
+    colours = record_colours(record)
     fig = go.Figure(go.Bar(
         x=[p["plan"] for p in plans], y=values, marker_color=[colours[p["plan"]] for p in plans],
-        text=[fmt(metric, v) for v in values], textposition="outside", cliponaxis=False,
-        hovertext=[_hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>",
+        text=[metric.format(v) for v in values], textposition="outside", cliponaxis=False,
+        hovertext=[hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>",
     ))
     fig.update_layout(template=TEMPLATE, title=title or metric.label, height=height, showlegend=False,
                       yaxis=dict(title=metric.title, **style.value_axis(values, metric)), xaxis=dict(title="plan"))
     return fig
 
 
-def size_chart(record: dict) -> go.Figure:
+def size_chart(record: dict) -> go.Figure | None:
     return metric_bars(record, "weight_bytes", "Size: weights held in memory")
 
 
-def cost_chart(record: dict) -> go.Figure:
+def cost_chart(record: dict) -> go.Figure | None:
     return metric_bars(record, "usd_per_1k_queries", "Cost per 1,000 queries")
 
 
-def latency_chart(record: dict, height: int = 340) -> go.Figure:
+def latency_chart(record: dict, height: int = 340) -> go.Figure | None:
     """ttft and tpot side by side (different scales), one colour per plan."""
     plans = ok_plans(record)
     if not plans:
-        return empty_figure("Latency: no finished plan yet", height)
-    colours = _colours(record)
+        return None
+    colours = record_colours(record)
     batch = plans[0]["latency"]["batch_size"]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                         subplot_titles=("Time to first token", "Time per output token"))
@@ -70,8 +54,8 @@ def latency_chart(record: dict, height: int = 340) -> go.Figure:
         values = [metric.value(p) for p in plans]
         fig.add_trace(go.Bar(
             x=[p["plan"] for p in plans], y=values, marker_color=[colours[p["plan"]] for p in plans],
-            text=[fmt(metric, v) for v in values], textposition="outside", cliponaxis=False,
-            hovertext=[_hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
+            text=[metric.format(v) for v in values], textposition="outside", cliponaxis=False,
+            hovertext=[hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
         ), row=1, col=col)
         fig.update_yaxes(title_text=f"ms at batch {batch}" if col == 1 else None, row=1, col=col,
                          **style.value_axis(values, metric))
@@ -86,21 +70,21 @@ def accuracy_metric(record: dict) -> Metric:
     return METRICS["accuracy_delta_pts" if has_task else "ppl_delta_pct"]
 
 
-def accuracy_chart(record: dict, height: int = 340) -> go.Figure:
+def accuracy_chart(record: dict, height: int = 340) -> go.Figure | None:
     plans = [p for p in ok_plans(record) if p["accuracy"].get("applicable", True)]
     if not plans:
-        return empty_figure("Accuracy is not applicable (random-weight shape) or no plan finished yet", height)
+        return None
     metric = accuracy_metric(record)
-    colours = _colours(record)
+    colours = record_colours(record)
     values, labels = [], []
     for p in plans:
-        diverged = metric.key == "ppl_delta_pct" and p["accuracy"].get("diverged")
+        diverged = metric.name == "ppl_delta_pct" and p["accuracy"].get("diverged")
         values.append(None if diverged else metric.value(p))
-        labels.append("diverged" if diverged else fmt(metric, metric.value(p)))
+        labels.append("diverged" if diverged else metric.format(metric.value(p)))
     fig = go.Figure(go.Bar(
         x=[p["plan"] for p in plans], y=[v or 0 for v in values], marker_color=[colours[p["plan"]] for p in plans],
         text=labels, textposition="outside", cliponaxis=False,
-        hovertext=[_hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>",
+        hovertext=[hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>",
     ))
     fig.add_hline(y=0, line_color="#94a3b8")
     better = "higher is better" if metric.higher_is_better else "lower is better"
@@ -111,8 +95,7 @@ def accuracy_chart(record: dict, height: int = 340) -> go.Figure:
 
 
 def primary_metric(record: dict) -> Metric:
-    name = ((record.get("settings") or {}).get("verdict") or {}).get("metric") or "top1_agreement"
-    return METRICS.get(name, METRICS["top1_agreement"])
+    return METRICS.get(verdict_metric(record), METRICS["top1_agreement"])
 
 
 def pareto_front(points: list[tuple[str, float, float]], higher_is_better: bool = True) -> list[str]:
@@ -129,13 +112,13 @@ def pareto_front(points: list[tuple[str, float, float]], higher_is_better: bool 
     return front
 
 
-def cost_accuracy_scatter(record: dict, height: int = 420) -> go.Figure:
+def cost_accuracy_scatter(record: dict, height: int = 420) -> go.Figure | None:
     """Each plan at (cost, primary metric); the Pareto front joins the plans nothing beats on both."""
     metric = primary_metric(record)
     plans = [p for p in ok_plans(record) if p["accuracy"].get("applicable", True) and metric.value(p) is not None]
     if not plans:
-        return empty_figure("Cost vs accuracy: accuracy is not available for these plans", height)
-    colours = _colours(record)
+        return None
+    colours = record_colours(record)
     points = [(p["plan"], p["cost"]["usd_per_1k_queries"], metric.value(p)) for p in plans]
     front = pareto_front(points, metric.higher_is_better is not False)
     fig = go.Figure()
@@ -148,12 +131,12 @@ def cost_accuracy_scatter(record: dict, height: int = 420) -> go.Figure:
             x=[cost], y=[acc], mode="markers+text", name=name, text=[name], textposition="top center",
             marker=dict(size=16, color=colours[name] if on_front else "white", line=dict(color=colours[name], width=3),
                         symbol="circle"),
-            hovertext=[_hover(p) + f"<br>{metric.label}: {fmt(metric, acc)}"
+            hovertext=[hover(p) + f"<br>{metric.label}: {metric.format(acc)}"
                        + ("<br><i>on the Pareto front</i>" if on_front else "<br><i>dominated</i>")],
             hovertemplate="%{hovertext}<extra></extra>",
         ))
     limit = (plans[0].get("verdict") or {}).get("limit")
-    if limit is not None and metric.key != "kl_divergence":
+    if limit is not None and metric.name != "kl_divergence":
         fig.add_hline(y=limit * metric.scale, line=dict(color=style.OUTSIDE, dash="dot", width=1),
                       annotation_text="tolerance limit", annotation_position="bottom left")
     fig.update_layout(template=TEMPLATE, height=height, title="Cost vs accuracy (filled: Pareto front)",
@@ -165,26 +148,26 @@ def cost_accuracy_scatter(record: dict, height: int = 420) -> go.Figure:
 
 def slice_delta(plan_slice: dict, base_slice: dict, metric: Metric):
     """The primary metric's change on one slice, in the unit the heatmap shows."""
-    if metric.key == "task_accuracy":
+    if metric.name == "task_accuracy":
         return plan_slice.get("accuracy_delta_pts")
-    if metric.key == "perplexity":
+    if metric.name == "perplexity":
         return plan_slice.get("ppl_delta_pct")
-    value, base = plan_slice.get(metric.key), base_slice.get(metric.key)
+    value, base = plan_slice.get(metric.name), base_slice.get(metric.name)
     if value is None or base is None:
         return None
-    return (value - base) * (100 if metric.key in SHARE_METRICS else 1)
+    return (value - base) * (100 if metric.share else 1)
 
 
-def slice_heatmap(record: dict, height: int | None = None) -> go.Figure:
+def slice_heatmap(record: dict, height: int | None = None) -> go.Figure | None:
     """Rows: slices (numbers, rare words, categories); columns: compressed plans; cells: change vs baseline."""
     plans = ok_plans(record)
     metric = primary_metric(record)
     if len(plans) < 2 or not plans[0].get("slices"):
-        return empty_figure("Slices: needs the baseline and a compressed plan evaluated on your prompts", 260)
+        return None
     base = plans[0]["slices"]
     names = list(base)
     z = [[slice_delta((p.get("slices") or {}).get(s, {}), base[s], metric) for p in plans[1:]] for s in names]
-    unit = {"task_accuracy": "pts", "perplexity": "%", "kl_divergence": "nats"}.get(metric.key, "pts")
+    unit = {"task_accuracy": "pts", "perplexity": "%", "kl_divergence": "nats"}.get(metric.name, "pts")
     scale = "RdBu" if metric.higher_is_better is not False else "RdBu_r"
     fig = go.Figure(go.Heatmap(
         z=z, x=[p["plan"] for p in plans[1:]], y=[f"{s} ({base[s].get('prompts', '?')})" for s in names],
@@ -205,7 +188,7 @@ def throughput_chart(record: dict, height: int = 340) -> go.Figure | None:
     plans = [p for p in ok_plans(record) if len({r["batch_size"] for r in p["latency"].get("by_batch") or []}) > 1]
     if not plans:
         return None
-    colours = _colours(record)
+    colours = record_colours(record)
     fig = go.Figure()
     for p in plans:
         rows = p["latency"]["by_batch"]
@@ -228,10 +211,6 @@ def throughput_chart(record: dict, height: int = 340) -> go.Figure | None:
     return fig
 
 
-BATCH_AXIS = dict(title="batch size (queries decoded together)", type="log", dtick=0.30103)  # ticks at 1, 2, 4 ...
-LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.38, xanchor="left", x=0)
-
-
 def best_batch_ring(plan: dict, y_key: str, colour: str) -> go.Scatter | None:
     """An open ring on the plan's cheapest batch within the acceptable time per token."""
     best = plan["latency"].get("best_batch")
@@ -248,7 +227,7 @@ def verdict_colour(plan: dict) -> str | None:
     return None if within is None else (style.WITHIN if within else style.OUTSIDE)
 
 
-def compare_runs(records: list[dict], metric_key: str, height: int = 380) -> go.Figure:
+def compare_runs(records: list[dict], metric_key: str, height: int = 380) -> go.Figure | None:
     """One bar group per plan, one colour per run: the same metric across runs."""
     metric = METRICS[metric_key]
     colours = style.run_colours([r["run_id"] for r in records])
@@ -259,11 +238,11 @@ def compare_runs(records: list[dict], metric_key: str, height: int = 380) -> go.
         ys = [metric.value(p) for p in plans]
         values += ys
         fig.add_trace(go.Bar(x=[p["plan"] for p in plans], y=ys, name=f"{r['run_id'][:8]} · {r['model']['name']}",
-                             marker_color=colours[r["run_id"]], text=[fmt(metric, v) for v in ys],
+                             marker_color=colours[r["run_id"]], text=[metric.format(v) for v in ys],
                              textposition="outside", cliponaxis=False,
                              hovertemplate=f"run {r['run_id']}<br>%{{x}}: %{{text}}<extra></extra>"))
     if all(v is None for v in values):
-        return empty_figure(f"{metric.label}: not available in these runs", height)
+        return None
     fig.update_layout(template=TEMPLATE, height=height, barmode="group", title=f"{metric.label} by run",
                       yaxis=dict(title=metric.title, **style.value_axis(values, metric)), xaxis=dict(title="plan"))
     return fig

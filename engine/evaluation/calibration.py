@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from engine.evaluation.forward import chat_prompt_ids
-
-CALIBRATION_TEXTS = Path(__file__).resolve().parents[1] / "sample_data" / "calibration_texts.txt"
-SOURCES = ("auto", "prompts", "texts", "both")
-
-
-def load_calibration_texts(path: Path = CALIBRATION_TEXTS) -> list[str]:
-    return [part.strip() for part in path.read_text(encoding="utf-8").split("\n---\n") if part.strip()]
+from engine.evaluation.texts import CALIBRATION_TEXTS, load_texts
+from engine.registry import CALIBRATION_SOURCES as SOURCES
 
 
 @dataclass(frozen=True)
@@ -63,25 +57,6 @@ def build_calibration(tokenizer, source: str, prompt_items=(), length: int = 128
             answer = tokenizer(item.reference, add_special_tokens=False).input_ids if item.reference else []
             lists.append(chat_prompt_ids(tokenizer, item.prompt) + answer + eos)
     if source in ("texts", "both"):
-        lists += [tokenizer(text, add_special_tokens=False).input_ids + eos for text in load_calibration_texts()]
+        lists += [tokenizer(text, add_special_tokens=False).input_ids + eos for text in load_texts(CALIBRATION_TEXTS)]
     return Calibration(source, _pack(lists, length, max_rows))
 
-
-def calibration_variants(plans: list) -> list:
-    """The calibration check: every calibrated plan twice, once on generic texts and once on the
-    user's prompts, so the held-out prompts show whether the user's own data helps."""
-    from engine.plan import Plan, Step
-    from engine.registry import STEPS
-
-    out = []
-    for plan in plans:
-        if not any("calib" in STEPS[s.name].params for s in plan.steps):
-            out.append(plan)
-            continue
-        for source in ("texts", "prompts"):
-            steps = tuple(
-                Step(s.name, tuple(sorted({**dict(s.params), "calib": source}.items())))
-                if "calib" in STEPS[s.name].params else s
-                for s in plan.steps)
-            out.append(Plan(steps))
-    return out

@@ -1,9 +1,10 @@
 """Chart builders on hand-made run records: the Pareto front, log axes, colours, empty states,
 throughput by batch size, and the "why is it slower" explanation."""
 
-from engine import charts
-from engine.chart_style import BASELINE_COLOUR, METRICS, value_axis
-from engine.explain import slower_than_baseline
+from engine.charts import results as charts
+from engine.charts.style import BASELINE_COLOUR, value_axis
+from engine.metrics import METRICS
+from engine.reports.explain import slower_than_baseline
 
 
 def plan(name, weight_mb, tpot, cost, acc, within=True, batches=((1, 10.0),)):
@@ -66,12 +67,17 @@ def test_throughput_chart_needs_several_batch_sizes():
     assert fig.layout.yaxis.title.text == "Throughput (tokens/s)"
 
 
-def test_shape_runs_and_unfinished_runs_get_explained_empty_charts():
+def test_shape_runs_and_unfinished_runs_get_explained_missing_charts():
+    from engine.charts.catalogue import run_charts
+
     shape = record(plan("fp32", 500, 50, 1, None))
     shape["plans"][0]["accuracy"] = {"applicable": False}
-    assert "not applicable" in charts.accuracy_chart(shape).layout.annotations[0].text
+    assert charts.accuracy_chart(shape) is None
+    missing = {c.key: c.caption for c in run_charts(shape) if c.fig is None}
+    assert "not applicable" in missing["accuracy"]
     pending = record({"plan": "fp32", "status": "pending"})
-    assert "no finished plan" in charts.size_chart(pending).layout.annotations[0].text
+    assert charts.size_chart(pending) is None
+    assert "no finished plan" in {c.key: c.caption for c in run_charts(pending)}["size"]
 
 
 def test_slower_plans_get_an_explanation_naming_the_kernel():
@@ -116,7 +122,7 @@ def test_throughput_chart_draws_each_decode_path():
 
 
 def test_cost_by_batch_follows_the_headline_path_and_rings_the_best_batch():
-    from engine.charts_speed import cost_by_batch_chart
+    from engine.charts.speed import cost_by_batch_chart
 
     run = _gpu_run(False)
     for p in run["plans"]:

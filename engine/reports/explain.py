@@ -8,6 +8,8 @@ than hiding it.
 
 from __future__ import annotations
 
+from engine.records import ok_plans
+
 
 def _pct(value) -> str:
     return "n/a" if value is None else f"{value:.1%}"
@@ -15,7 +17,7 @@ def _pct(value) -> str:
 
 def slower_than_baseline(record: dict) -> list[tuple[str, str]]:
     """(plan, explanation) for every finished plan whose time per output token exceeds the baseline's."""
-    plans = [p for p in record["plans"] if p.get("status") == "ok"]
+    plans = ok_plans(record)
     if not plans or plans[0] is not record["plans"][0]:
         return []
     base = plans[0]

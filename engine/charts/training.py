@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from engine.chart_style import TEMPLATE
-from engine.charts import _colours, ok_plans
+from engine.charts import style
+from engine.charts.style import TEMPLATE, record_colours
+from engine.records import ok_plans
 
 
 def break_even_chart(record: dict, height: int = 380) -> go.Figure | None:
@@ -19,7 +20,7 @@ def break_even_chart(record: dict, height: int = 380) -> go.Figure | None:
     base = plans[0]
     horizon = max([p["economics"]["break_even_queries"] or 0 for p in trained] + [1000]) * 3
     xs = [horizon * i / 50 for i in range(51)]
-    colours = _colours(record)
+    colours = record_colours(record)
     fig = go.Figure()
     for p in [base, *trained]:
         upfront = (p.get("economics") or {}).get("training_usd", 0.0)
@@ -40,18 +41,19 @@ def break_even_chart(record: dict, height: int = 380) -> go.Figure | None:
     return fig
 
 
-def sensitivity_chart(record: dict, height: int = 340) -> go.Figure | None:
-    """KL divergence when only one decoder block is quantized, per block; kept blocks highlighted."""
-    plan = next((p for p in ok_plans(record) if (p.get("extras") or {}).get("sensitivity")), None)
-    if plan is None:
+def sensitivity_chart(plan: dict, height: int = 320) -> go.Figure | None:
+    """KL of quantizing each decoder block alone (bars), the blocks kept at higher precision highlighted;
+    None for a plan that measured no sensitivity."""
+    ranking = sorted((plan.get("extras") or {}).get("sensitivity") or (), key=lambda r: r["block"])
+    if not ranking:
         return None
-    ranking = plan["extras"]["sensitivity"]
-    kept = set(plan["extras"].get("kept_blocks") or [])
+    kept = set(plan["extras"].get("kept_blocks") or ())
+    colours = [style.OUTSIDE if r["block"] in kept else style.BASELINE_COLOUR for r in ranking]
     fig = go.Figure(go.Bar(
-        x=[r["block"] for r in ranking], y=[r["kl"] for r in ranking],
-        marker_color=["#dc2626" if r["block"] in kept else "#64748b" for r in ranking],
-        hovertemplate="block %{x}: KL %{y:.4f} nats<extra></extra>"))
-    fig.update_layout(template=TEMPLATE, height=height,
-                      title=f"Layer sensitivity ({plan['plan']}; red: kept at int8)",
-                      xaxis=dict(title="decoder block", dtick=1), yaxis=dict(title="KL vs float (nats)"))
+        x=[str(r["block"]) for r in ranking], y=[r["kl"] for r in ranking], marker_color=colours,
+        hovertemplate="block %{x}<br>KL %{y:.4f} nats<extra></extra>"))
+    fig.update_layout(template=TEMPLATE, height=height, showlegend=False,
+                      title=f"Layer sensitivity measured by {plan['plan']} (red: kept at 8 bits)",
+                      xaxis=dict(title="decoder block", type="category"),
+                      yaxis=dict(title="KL divergence when quantized alone (nats)"))
     return fig

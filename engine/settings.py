@@ -1,0 +1,224 @@
+"""What a run is told and what it tells: settings, the step context, events and states, and the
+plans of a run resolved from what the user typed. Shared by the pipeline, the CLI, the queue,
+the worker and the dashboard.
+
+Every `RunSettings` field carries its command-line help in its metadata: the CLI's options and
+the command that repeats a stored run are both derived from `dataclasses.fields(RunSettings)`,
+so a new setting is one field here and has a flag everywhere.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+
+import torch
+
+from engine.evaluation.calibration import Calibration
+from engine.plan import Plan, Step, parse
+from engine.registry import PRESETS, STEPS
+
+
+class PlanState(StrEnum):
+    """A plan's status in a run record (ok, failed, interrupted) or in a run still going."""
+
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    PENDING = "pending"  # the run is still going
+    NOT_RUN = "not run"  # the run ended before this plan started
+    QUEUED = "queued"  # the job's progress before a plan starts
+    RUNNING = "running"
+    CANCELLED = "cancelled"
+
+
+class RunState(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # its process died (read from the owner's liveness, never stored)
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+
+ACTIVE_JOBS = (JobState.QUEUED, JobState.RUNNING)
+
+
+def _setting(default, help: str, flag: str | None = None, **kwargs):
+    return field(default=default, metadata={"help": help, "flag": flag}, **kwargs)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    device: str = _setting("auto", "cpu, cuda or auto")
+    prompt_tokens: int = _setting(128, "prompt length per query (ttft, cost)")
+    output_tokens: int = _setting(128, "generated tokens per query (cost)")
+    batch_sizes: tuple = _setting((1,), "batch sizes to measure; repeat", flag="--batch")
+    cost_batch: int | None = _setting(None, "batch size the cost is priced at (default: the first --batch)")
+    hardware: str | None = _setting(None, "price-table row (sample_data/prices.csv)")
+    price_per_hour: float | None = _setting(None, "override the hardware price, USD/h")
+    utilisation: float = _setting(0.6, "share of paid time spent serving, (0, 1]")
+    decode_steps: int = _setting(16, "decode steps timed per repeat")
+    decode_path: str = _setting("auto", "plain, serving (static cache + CUDA graph), compiled (serving + "
+                                "torch.compile), both (plain+serving), all, auto (both on GPU, plain on CPU)")
+    max_tpot_ms: float = _setting(100.0, "slowest acceptable ms per output token when picking a batch size")
+    repeats: int = _setting(3, "timed repeats after warm-up")
+    eval_tokens: int = _setting(2048, "evaluation tokens for perplexity/KL")
+    keep_artifacts: bool = _setting(True, "keep each compressed model on disk (safetensors)")
+    primary: str | None = _setting(None, "verdict metric (default: task_accuracy, else top1_agreement)")
+    tolerance_pct: float = _setting(1.0, "allowed relative loss on the primary metric, in percent",
+                                    flag="--tolerance")
+    max_new_tokens: int = _setting(16, "greedy tokens generated per prompt")
+    eval_batch: int = _setting(48, "prompts evaluated per batch")
+    calibration_share: float = _setting(0.0, "share of the prompts held out for calibration")
+    seed: int = _setting(0, "seed of the calibration split")
+    limit: int | None = _setting(None, "evaluate only the first N prompts (quick looks)")
+    calibration: str = _setting("auto", "calibration data for calibrated steps: auto, prompts, texts, both")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunSettings:
+        """Settings from a stored or submitted dict (JSON lists back to tuples; other keys ignored)."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "batch_sizes" in values:
+            values["batch_sizes"] = tuple(values["batch_sizes"] or (1,))
+        return cls(**values)
+
+
+def setting_flag(name: str) -> str:
+    """The command-line flag of a RunSettings field."""
+    meta = next(f.metadata for f in fields(RunSettings) if f.name == name)
+    return meta.get("flag") or "--" + name.replace("_", "-")
+
+
+def setting_types() -> dict[str, type]:
+    """Each field's value type (the `X` of `X | None`; int for batch_sizes, which repeats)."""
+    hints = typing.get_type_hints(RunSettings)
+    out = {}
+    for name, hint in hints.items():
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        out[name] = int if name == "batch_sizes" else (args[0] if args else hint)
+    return out
+
+
+def settings_args(settings: RunSettings) -> list[str]:
+    """Command-line arguments that give back exactly these settings: every field that has a value is
+    written out, so the command repeats the run even if a default changes later."""
+    args: list[str] = []
+    for f in fields(RunSettings):
+        value = getattr(settings, f.name)
+        flag = setting_flag(f.name)
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        elif f.name == "batch_sizes":
+            for batch in value:
+                args += [flag, str(batch)]
+        elif value is not None:
+            args += [flag, repr(value) if isinstance(value, float) else str(value)]
+    return args
+
+
+@dataclass(frozen=True)
+class StepContext:
+    device: str
+    tokenizer: object | None
+    calibrate: Callable[[str], Calibration] | None = None  # source -> calibration rows (cached per run)
+    model_name: str = ""
+    progress: Callable | None = None  # (stage, done, total, detail) for long steps such as training
+    checkpoint_root: str = ""  # where training steps keep checkpoints (resume after interruption)
+    # What one step hands to a later step of the same plan (smoothquant's settings for w8a8); a fresh
+    # dict per plan (apply_steps), never an attribute stuck on the model.
+    handoff: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Progress inside a plan (prompt evaluation), for bars."""
+
+    stage: str
+    done: int
+    total: int
+    position: int | None = None
+    detail: dict | None = None  # e.g. {"loss": 0.41, "eta_s": 120} while distilling
+
+
+@dataclass(frozen=True)
+class PlanEvent:
+    """A plan's state changed: started, stage (compressing / latency / accuracy), ok, failed."""
+
+    position: int
+    plan: str
+    state: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """The run exists in the store (its id is known) or ended."""
+
+    run_id: str
+    state: str  # created | done | cancelled | failed
+    message: str
+
+
+class RunCancelled(Exception):
+    """The user cancelled the run; finished plans stay stored."""
+
+
+class RunError(RuntimeError):
+    """The run as a whole could not happen (bad model, no device, baseline failed)."""
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RunError("--device cuda was asked for, but no CUDA GPU is visible; use --device cpu")
+    if device not in ("cpu", "cuda"):
+        raise RunError(f"unknown device '{device}': use cpu, cuda or auto")
+    return device
+
+
+def default_baseline(device: str) -> Plan:
+    return parse("bf16" if device == "cuda" else "fp32")
+
+
+def plans_for(plans: list[str | Plan] | None, preset: str | None, device: str) -> list[Plan]:
+    """The run's plans, baseline first: strings are parsed (and validated) here, Plans taken as they are."""
+    if preset:
+        if preset not in PRESETS:
+            raise RunError(f"unknown preset '{preset}'; presets: {', '.join(PRESETS)}")
+        plans = list(PRESETS[preset])
+    chosen = [plan if isinstance(plan, Plan) else parse(plan) for plan in plans or []]
+    if not chosen:
+        raise RunError("no plans: give --plan (repeatable) or --preset")
+    if not chosen[0].is_baseline_only:
+        chosen.insert(0, default_baseline(device))
+    return chosen
+
+
+def calibration_variants(plans: list[Plan]) -> list[Plan]:
+    """The calibration check: every calibrated plan twice, once on generic texts and once on the
+    user's prompts, so the held-out prompts show whether the user's own data helps."""
+    out = []
+    for plan in plans:
+        if not any("calib" in STEPS[s.name].params for s in plan.steps):
+            out.append(plan)
+            continue
+        for source in ("texts", "prompts"):
+            steps = tuple(
+                Step(s.name, tuple(sorted({**dict(s.params), "calib": source}.items())))
+                if "calib" in STEPS[s.name].params else s
+                for s in plan.steps)
+            out.append(Plan(steps))
+    return out
