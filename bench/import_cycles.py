@@ -48,8 +48,12 @@ def graph(package: str = "engine") -> dict[str, set[str]]:
     files = sorted((ROOT / package).rglob("*.py"))
     modules = {module_name(f) for f in files}
     edges = {module_name(f): imports_of(f, package, modules) for f in files}
-    # Importing a.b.c runs a/__init__ and a/b/__init__ first, but that is not a circle of the code's making.
-    return {m: {t for t in targets if not m.startswith(t + ".")} for m, targets in edges.items()}
+    # Importing a.b.c runs a/__init__ and a/b/__init__ first: edges to those packages too. A module's own
+    # packages are already being imported when it runs, so those edges are left out.
+    for targets in edges.values():
+        targets |= {".".join(t.split(".")[:i]) for t in list(targets) for i in range(1, t.count(".") + 1)}
+    return {m: {t for t in targets if t in modules and t != m and not m.startswith(t + ".")}
+            for m, targets in edges.items()}
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:

@@ -126,8 +126,9 @@ def methods():
         params = ", ".join(f"{k}={p.default}" for k, p in spec.params.items())
         typer.echo(f"{name:<8} {spec.doc}" + (f"  [{params}]" if params else ""))
     typer.echo("")
-    for name, plans in PRESETS.items():
-        typer.echo(f"preset {name}: baseline, {', '.join(plans)}")
+    for name, by_device in PRESETS.items():
+        typer.echo(f"preset {name}: " + "; ".join(f"on {device}: baseline, {', '.join(plans)}"
+                                                  for device, plans in by_device.items()))
 
 
 def run(**options):
@@ -198,8 +199,12 @@ def show(run_id: str, prompts: bool = typer.Option(False, "--prompts", help="lis
 
 @app.command()
 def export(run_id: str, format: str = typer.Option("json", help="json or csv"),
-           output: Path | None = typer.Option(None, "-o", help="file to write (default: stdout)")):
-    """Export a stored run as JSON or CSV."""
+           output: Path | None = typer.Option(None, "-o", help="file to write (default: stdout)"),
+           plan: int | None = typer.Option(None, "--plan", help="with --artifact: the plan's position (0 = baseline; "
+                                                               "default: the recommended plan)"),
+           artifact: bool = typer.Option(False, "--artifact", help="write the plan's model file (GGUF or "
+                                                                   "safetensors) instead of the record")):
+    """Export a stored run as JSON or CSV, or a plan's compressed model file (--artifact)."""
     from engine.reports.tabular import to_csv, to_json
     from engine.store import Store
 
@@ -207,13 +212,43 @@ def export(run_id: str, format: str = typer.Option("json", help="json or csv"),
     if format not in writers:
         _fail(f"unknown format '{format}': use json or csv")
     try:
-        text = writers[format](Store().get_run(run_id))
+        record = Store().get_run(run_id)
     except KeyError as error:
         _fail(str(error.args[0]))
+    if artifact:
+        _export_artifact(record, plan, output)
+        return
+    text = writers[format](record)
     if output:
         output.write_text(text)
     else:
         sys.stdout.write(text)
+
+
+def _export_artifact(record: dict, position: int | None, output: Path | None) -> None:
+    """Copy a plan's artifact to `output`, checking it still has the sha256 the run recorded."""
+    import shutil
+
+    from engine.runtimes.llamacpp import sha256
+
+    names = [p["plan"] for p in record["plans"]]
+    if position is None:
+        recommended = (record.get("recommendation") or {}).get("plan")
+        if recommended not in names:
+            _fail("this run recommends no plan: name one with --plan N (0 is the baseline)")
+        position = names.index(recommended)
+    if not 0 <= position < len(names):
+        _fail(f"--plan must be 0..{len(names) - 1} for this run ({', '.join(names)})")
+    runtime = record["plans"][position].get("runtime") or {}
+    source = Path(runtime["artifact"]) if runtime.get("artifact") else None
+    if source is None or not source.is_file():
+        _fail(f"no model file was kept for plan {position} ({names[position]}); run with --keep-artifacts")
+    if sha256(source) != runtime.get("artifact_sha256"):
+        _fail(f"{source} no longer has the sha256 the run recorded; it was changed after the run")
+    target = output or Path(f"{record['run_id']}-{source.name}")
+    shutil.copyfile(source, target)
+    typer.echo(f"{names[position]}: {target} ({target.stat().st_size / 1e6:,.1f} MB, {runtime['name']}), sha256 "
+               f"{runtime['artifact_sha256']}")
 
 
 @app.command()

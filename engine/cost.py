@@ -101,8 +101,8 @@ def cost_result(latency, costs: CostAssumptions, device: str) -> CostResult:
     row = next((r for r in latency.by_batch
                 if r["batch_size"] == costs.batch_size and r["decode_path"] == latency.decode_path), None)
     if row is None:
-        raise RuntimeError(f"the cost batch size {costs.batch_size} did not fit in memory on the {device}; "
-                           "price a smaller batch")
+        raise RuntimeError(f"the cost batch size {costs.batch_size} was not measured on the {device} (it did not fit "
+                           "in memory, or the plan's runtime measures batch 1 only); price a batch that was measured")
     return CostResult(usd_per_1k_queries=row["usd_per_1k_queries"],
                       seconds_per_query=seconds_per_query(row["ttft_ms"], row["tpot_ms"], costs), **asdict(costs))
 

@@ -10,7 +10,7 @@ import copy
 import hashlib
 import importlib.util
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -96,6 +96,7 @@ class LoadedModel:
     base: object | None = None  # real weights, kept on the CPU, never mutated
     config: object | None = None  # shape-only models are rebuilt per plan from this
     notes: tuple[str, ...] = ()
+    gguf_source: Path | None = None  # the GGUF file the weights came from (its tokenizer travels with exports)
 
     @property
     def accuracy_applicable(self) -> bool:
@@ -169,7 +170,7 @@ def _cached_gguf(gguf: Path, name: str, source: str, progress) -> LoadedModel:
     if not (target / "config.json").is_file():
         _convert_gguf(gguf, target, progress)
     notes = [f"dequantized from {gguf.name}; a GGUF's float weights were low-bit once"]
-    return _load_folder(target, name, source, notes)
+    return replace(_load_folder(target, name, source, notes), gguf_source=gguf)
 
 
 def _load_shape(shape: str) -> LoadedModel:

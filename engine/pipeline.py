@@ -3,10 +3,10 @@ evaluate against the baseline, price, and store the result the moment it exists.
 
 from __future__ import annotations
 
-import shutil
 import time
 import traceback
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import torch
 
@@ -17,15 +17,15 @@ from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.verdict import Tolerance, default_metric, judge, recommend
 from engine.home import subdir
-from engine.measure.decode_paths import latency_result, measure_paths, resolve_paths
+from engine.measure.decode_paths import latency_result, resolve_paths
 from engine.measure.memory import PeakMemory, release_memory
 from engine.measure.roofline import bandwidth, device_name
-from engine.measure.size import save_artifact, weight_bytes
 from engine.metrics import pct_change
 from engine.models import check_fits, load_model
 from engine.plan import Plan
 from engine.records import AccuracyResult, PlanResult, SizeResult
 from engine.registry import apply_steps
+from engine.runtimes import interface as runtimes
 from engine.settings import (
     PlanEvent,
     PlanState,
@@ -68,7 +68,8 @@ class Runner:
         baseline_dtype = plans[0].steps[-1].name
         check_fits(self.loaded, self.device, {"fp32": 4, "bf16": 2, "fp16": 2}.get(baseline_dtype, 4))
         self.ctx = StepContext(self.device, self.loaded.tokenizer, self._calibrate, self.loaded.name,
-                               self._prompt_progress, str(subdir("checkpoints")))
+                               self._prompt_progress, str(subdir("checkpoints")), threads=settings.threads,
+                               tokenizer_gguf=str(self.loaded.gguf_source) if self.loaded.gguf_source else None)
         self._calibrations: dict[str, Calibration] = {}
         self.calibration = None
         self.device_info = {"type": self.device, "name": device_name(self.device), "libraries": library_versions()}
@@ -197,24 +198,28 @@ class Runner:
 
     def _measure(self, position: int, plan: Plan, started: float) -> PlanResult:
         s = self.settings
+        folder = subdir("artifacts") / self.run_id / f"{position}-{plan.key()}"
         with PeakMemory(self.device) as memory:
             self._stage(plan, "compressing")
             model = self.loaded.fresh_copy(self.device)
-            outcome, step_seconds = apply_steps(model, plan, self.ctx)
+            outcome, step_seconds = apply_steps(model, plan, replace(self.ctx, artifact_dir=str(folder)))
             model = outcome.model
             self._stage(plan, "measuring latency")
             skipped: list[str] = []
-            rows = measure_paths(model, self.prompt_ids, s.batch_sizes, s.decode_steps, s.repeats, self.device,
-                                 self.decode_paths, progress=lambda message: self._stage(plan, message),
-                                 skipped=skipped)
+            rows = runtimes.latency_rows(model, self.prompt_ids, s.batch_sizes, s.decode_steps, s.repeats,
+                                         self.device, self.decode_paths, lambda message: self._stage(plan, message),
+                                         skipped)
             outcome.notes += skipped
-        size = self._size(model, position, plan, outcome.extras)
-        latency = latency_result(price_rows(rows, self.costs), size.weight_bytes, outcome.kernel_path,
-                                 self.bandwidth, s.max_tpot_ms)
-        cost = cost_result(latency, self.costs, self.device)
-        self._stage(plan, "evaluating accuracy")
-        acc, slices = self._accuracy(model, position)
-        verdict = self._verdict(acc)
+        try:
+            size = self._size(model, folder, plan, outcome.extras)
+            runtime = runtimes.describe(model, folder)
+            latency = latency_result(price_rows(rows, self.costs), size.weight_bytes, outcome.kernel_path,
+                                     self.bandwidth, s.max_tpot_ms)
+            cost = cost_result(latency, self.costs, self.device)
+            self._stage(plan, "evaluating accuracy")
+            acc, slices = self._accuracy(model, position)
+        finally:
+            runtimes.release(model, folder, keep=s.keep_artifacts and self.loaded.source != "shape")
         del model
         return PlanResult(
             plan=str(plan), status=PlanState.OK, backend=outcome.backend, kernel_path=outcome.kernel_path,
@@ -222,8 +227,8 @@ class Runner:
             memory={"peak_bytes": memory.peak_bytes,
                     "kind": "cuda max allocated" if self.device == "cuda" else "peak RSS growth"},
             cost=cost, accuracy=acc, seconds=time.perf_counter() - started,
-            steps=tuple(st.to_dict() for st in plan.steps), slices=slices, verdict=verdict,
-            step_seconds=step_seconds, extras=outcome.extras,
+            steps=tuple(st.to_dict() for st in plan.steps), slices=slices, verdict=self._verdict(acc),
+            step_seconds=step_seconds, extras=outcome.extras, runtime=runtime,
             economics=training_economics(outcome.extras, cost, self.base_result and self.base_result.cost,
                                          self.costs),
         )
@@ -236,14 +241,11 @@ class Runner:
         base = value if self.base_result is None else getattr(self.base_result.accuracy, metric)
         return judge(value, base, self.tolerance)
 
-    def _size(self, model, position: int, plan: Plan, extras: dict) -> SizeResult:
-        held = weight_bytes(model)
-        folder = subdir("artifacts") / self.run_id / f"{position}-{plan.key()}"
+    def _size(self, model, folder: Path, plan: Plan, extras: dict) -> SizeResult:
+        held = runtimes.held_bytes(model)
         disk = None
         if self.loaded.source != "shape" or held < 4e9:
-            disk = save_artifact(model, folder, {"plan": str(plan), "model": self.loaded.name})
-            if not self.settings.keep_artifacts or self.loaded.source == "shape":
-                shutil.rmtree(folder, ignore_errors=True)
+            disk = runtimes.save(model, folder, {"plan": str(plan), "model": self.loaded.name})
         base = self.base_result.size.weight_bytes if self.base_result else held
         params = extras.get("training", {}).get("student_params", self.loaded.params)  # a student is smaller
         return SizeResult(weight_bytes=held, disk_bytes=disk, compression_ratio=base / held,

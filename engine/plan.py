@@ -130,6 +130,12 @@ def validate(plan: Plan) -> Plan:
         if kind == "transform" and "weights" not in kinds[position + 1:]:
             raise PlanError(f"step '{plan.steps[position]}' prepares a quantization step that must follow it "
                             f"(e.g. '{plan.steps[position]}+w8a8')")
+    if "runtime" in kinds:
+        position = kinds.index("runtime")
+        if position != len(kinds) - 1 or "weights" in kinds or "transform" in kinds:
+            raise PlanError(f"step '{plan.steps[position]}' hands the float model to another runtime: it must be the "
+                            "plan's last step, after only a dtype or a distillation step (e.g. "
+                            "'distill:keep=0.5+gguf:type=q4_k_m'), never after a torch quantization step")
     weight_steps = [s for s in plan.steps if STEPS[s.name].kind == "weights"]
     if len(weight_steps) > 1:
         raise PlanError(

@@ -92,6 +92,7 @@ class PlanResult:
     step_seconds: dict = field(default_factory=dict)  # what each step cost in time
     extras: dict = field(default_factory=dict)  # step-specific results (layer sensitivity, calibration)
     economics: dict | None = None  # training_usd, savings_per_1k_usd, break_even_queries (trained plans)
+    runtime: dict | None = None  # where it ran: name, version, threads, artifact, artifact_sha256
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -187,3 +188,12 @@ def headline_rows(plan: dict) -> list[dict]:
     lat = plan["latency"]
     rows = lat.get("by_batch") or []
     return [r for r in rows if r.get("decode_path", lat.get("decode_path")) == lat.get("decode_path")]
+
+
+def runtime_label(plan: dict) -> str:
+    """Where the plan ran, in a few words: 'llama.cpp 0.3.36, 2 threads' ('-' for records before runtimes)."""
+    runtime = plan.get("runtime") or {}
+    if not runtime.get("name"):
+        return "-"
+    threads = f", {runtime['threads']} threads" if runtime.get("threads") else ""
+    return f"{runtime['name']} {runtime.get('version') or ''}".strip() + threads

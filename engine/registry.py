@@ -27,7 +27,8 @@ class StepSpec:
     fn: Callable
     doc: str
     kind: str  # baseline (dtype only), weights (changes weight storage), transform (prepares a later step),
-    # student (replaces the model with a smaller one; may be followed by a weights step)
+    # student (replaces the model with a smaller one; may be followed by a weights step), runtime (hands the
+    # model to another runtime: the plan's last step)
     params: dict = field(default_factory=dict)
 
 
@@ -44,10 +45,12 @@ class StepOutcome:
 
 STEPS: dict[str, StepSpec] = {}
 
-# Presets name the compressed plans; the run's baseline is put in front of them.
-PRESETS: dict[str, tuple[str, ...]] = {
-    "pm-int8-vs-int4": ("int8", "int4"),
-    "all-weights": ("int8", "int4", "int2"),
+# Presets name the compressed plans per device; the run's baseline is put in front of them. On a CPU
+# the product managers' comparison is the 8- and 4-bit files llama.cpp would serve (torch's int8/int4
+# kernels dequantize on every call there, which no CPU deployment does); on a GPU, torch's kernels.
+PRESETS: dict[str, dict[str, tuple[str, ...]]] = {
+    "pm-int8-vs-int4": {"cpu": ("gguf:type=q8_0", "gguf:type=q4_k_m"), "cuda": ("int8", "int4")},
+    "all-weights": {"cpu": ("int8", "int4", "int2"), "cuda": ("int8", "int4", "int2")},
 }
 
 # Parameters several steps share, declared once.

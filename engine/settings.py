@@ -84,6 +84,7 @@ class RunSettings:
     seed: int = _setting(0, "seed of the calibration split")
     limit: int | None = _setting(None, "evaluate only the first N prompts (quick looks)")
     calibration: str = _setting("auto", "calibration data for calibrated steps: auto, prompts, texts, both")
+    threads: int | None = _setting(None, "CPU threads of the llama.cpp runtime (default: the machine's cores)")
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSettings:
@@ -136,6 +137,9 @@ class StepContext:
     model_name: str = ""
     progress: Callable | None = None  # (stage, done, total, detail) for long steps such as training
     checkpoint_root: str = ""  # where training steps keep checkpoints (resume after interruption)
+    artifact_dir: str = ""  # this plan's folder for files a step writes (a GGUF plan's model file)
+    threads: int | None = None  # CPU threads of another runtime (llama.cpp)
+    tokenizer_gguf: str | None = None  # the model's own GGUF, whose tokenizer a GGUF export copies
     # What one step hands to a later step of the same plan (smoothquant's settings for w8a8); a fresh
     # dict per plan (apply_steps), never an attribute stuck on the model.
     handoff: dict = field(default_factory=dict)
@@ -198,7 +202,7 @@ def plans_for(plans: list[str | Plan] | None, preset: str | None, device: str) -
     if preset:
         if preset not in PRESETS:
             raise RunError(f"unknown preset '{preset}'; presets: {', '.join(PRESETS)}")
-        plans = list(PRESETS[preset])
+        plans = list(PRESETS[preset][device])
     chosen = [plan if isinstance(plan, Plan) else parse(plan) for plan in plans or []]
     if not chosen:
         raise RunError("no plans: give --plan (repeatable) or --preset")

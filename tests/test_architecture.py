@@ -37,3 +37,14 @@ def test_the_registry_imports_nothing_of_the_engine():
 def test_the_top_level_stays_small():
     modules = [p.name for p in (ROOT / "engine").glob("*.py") if p.name != "__init__.py"]
     assert len(modules) <= 18, sorted(modules)
+
+
+def test_every_entry_point_imports_first_in_a_fresh_interpreter():
+    """A circle the graph misses would surface here as an ImportError of a partly initialised module."""
+    import subprocess
+    import sys
+
+    for module in ("engine.cli", "engine.worker", "engine.records", "engine.methods", "engine.runtimes.interface",
+                   "engine.reports"):
+        done = subprocess.run([sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, (module, done.stderr[-2000:])

@@ -22,6 +22,9 @@ right.download_button("Download CSV (one row per plan)", to_csv(record), file_na
 st.caption("The JSON carries every figure, the settings and cost assumptions, the verdict rule and the prompt "
            "set's sha256; CSV cells that a spreadsheet would run as formulas are neutralised.")
 
+st.subheader("The compressed model")
+results_view.deployable(record, "export")
+
 st.subheader("Reports to forward")
 st.caption("Built on click from the stored run: a self-contained HTML page (works offline), a PDF with a one-page "
            "cover, and the compression disclosure card (Markdown). Prompts and outputs are escaped.")

@@ -28,5 +28,8 @@ drilldown.drilldown(record)
 
 results_view.speed_detail(record)
 
+st.subheader("Deploy")
+results_view.deployable(record, "results")
+
 st.page_link("app_pages/export.py", label="Export this run (JSON, CSV)", icon=":material/download:",
              query_params={"run": run_id})

@@ -150,7 +150,7 @@ def plan_builder(device: str) -> Choice:
     preset = PRESET_LABELS[label]
     errors: list[str] = []
     if preset:
-        chosen = services.presets()[preset]
+        chosen = services.presets(device)[preset]
     else:
         if "custom_plans" not in st.session_state:
             st.session_state["custom_plans"] = DEFAULT_CUSTOM

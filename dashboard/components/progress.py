@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard.components import services, tables
 from engine.jobs import ACTIVE
+from engine.settings import JobState, PlanState
 
 ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:", "ok": ":material/check_circle:",
          "failed": ":material/error:", "cancelled": ":material/block:", "interrupted": ":material/warning:",
@@ -40,15 +41,16 @@ def _plan_rows(job: dict, record: dict | None) -> list[dict]:
     """Plan states from the job's progress, completed by the stored record (errors, final states)."""
     plans = [dict(p) for p in (job.get("progress") or {}).get("plans", [])]
     if not plans:
-        plans = [{"plan": p, "state": "queued", "stage": None, "message": "", "seconds": None}
+        plans = [{"plan": p, "state": PlanState.QUEUED, "stage": None, "message": "", "seconds": None}
                  for p in job["spec"].get("plans") or []]
     stored = {i: p for i, p in enumerate(record["plans"])} if record else {}
+    ended = (JobState.INTERRUPTED, JobState.FAILED, JobState.CANCELLED)
     for i, plan in enumerate(plans):
         done = stored.get(i)
-        if done and done.get("status") in ("ok", "failed", "interrupted"):
+        if done and done.get("status") in (PlanState.OK, PlanState.FAILED, PlanState.INTERRUPTED):
             plan.update(state=done["status"], error=done.get("error"), seconds=done.get("seconds") or plan["seconds"])
-        elif job["status"] in ("interrupted", "failed", "cancelled") and plan["state"] in ("running", "queued"):
-            plan["state"] = job["status"] if plan["state"] == "running" else "not run"
+        elif job["status"] in ended and plan["state"] in (PlanState.RUNNING, PlanState.QUEUED):
+            plan["state"] = job["status"] if plan["state"] == PlanState.RUNNING else PlanState.NOT_RUN
     return plans
 
 

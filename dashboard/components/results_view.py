@@ -4,11 +4,13 @@ draw the same ones."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from dashboard.components import services, tables
 from engine.charts.catalogue import run_charts
-from engine.records import ok_plans
+from engine.records import is_ok, ok_plans, runtime_label
 from engine.reports.explain import slower_than_baseline
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
@@ -149,3 +151,37 @@ def slowness(record: dict) -> None:
     for plan, text in slower_than_baseline(record):
         with st.expander(f"Why is {plan} slower than the baseline here?", expanded=False):
             st.write(text)
+
+
+def _artifact(plan: dict) -> Path | None:
+    path = (plan.get("runtime") or {}).get("artifact")
+    return Path(path) if path and Path(path).is_file() else None
+
+
+def deployable(record: dict, key: str) -> None:
+    """The file a team would ship: the recommended plan's artifact (GGUF for llama.cpp plans, safetensors for
+    torch plans) with its sha256, and the compression disclosure card that goes with it."""
+    plans = [(i, p) for i, p in enumerate(record["plans"]) if is_ok(p) and _artifact(p)]
+    if not plans:
+        st.caption("No compressed model file was kept for this run (keep artifacts was off, or it is a shape).")
+        return
+    recommended = (record.get("recommendation") or {}).get("plan")
+    names = [p["plan"] for _, p in plans]
+    index = names.index(recommended) if recommended in names else 0
+    chosen = st.selectbox("Plan", names, index=index, key=f"{key}_artifact_plan",
+                          format_func=lambda n: n + (" (recommended)" if n == recommended else ""))
+    plan = next(p for _, p in plans if p["plan"] == chosen)
+    path = _artifact(plan)
+    runtime = plan["runtime"]
+    st.caption(f"{path.name} · {path.stat().st_size / 1e6:,.1f} MB · runs in {runtime_label(plan)} · "
+               f"sha256 {runtime.get('artifact_sha256')}")
+    left, right = st.columns(2)
+    left.download_button(f"Download {path.name}", lambda: open(path, "rb"), file_name=f"{record['run_id']}-{path.name}",
+                         mime="application/octet-stream", icon=":material/download:", key=f"{key}_artifact",
+                         on_click="ignore")
+    right.download_button("Download the disclosure card", lambda: services.report_bytes(record["run_id"], "disclosure"),
+                          file_name=f"compecon-{record['run_id']}-disclosure.md", mime="text/markdown",
+                          key=f"{key}_card", on_click="ignore", icon=":material/description:")
+    if runtime.get("name") == "llama.cpp":
+        st.caption(f"Serve it with llama.cpp: `llama-server -m {path.name}` (or `python -m llama_cpp.server --model "
+                   f"{path.name}`).")

@@ -55,10 +55,11 @@ def steps() -> dict[str, dict]:
 
 
 @st.cache_data(show_spinner=False)
-def presets() -> dict[str, list[str]]:
+def presets(device: str) -> dict[str, list[str]]:
+    """Each preset's plans on the device the run will use."""
     from engine.registry import PRESETS
 
-    return {name: list(plans) for name, plans in PRESETS.items()}
+    return {name: list(by_device[device]) for name, by_device in PRESETS.items()}
 
 
 @st.cache_data(show_spinner=False)

@@ -7,7 +7,7 @@ import pandas as pd
 
 from engine.charts.results import primary_metric
 from engine.metrics import compared_metrics
-from engine.records import baseline, change, cost_sentence, headline_rows, is_ok, verdict_label
+from engine.records import baseline, change, cost_sentence, headline_rows, is_ok, runtime_label, verdict_label
 
 WITHIN_CSS = "background-color: #dcfce7; color: #14532d"
 OUTSIDE_CSS = "background-color: #fee2e2; color: #7f1d1d"
@@ -35,7 +35,8 @@ def comparison_frame(record: dict, finished_only: bool = False) -> pd.DataFrame:
             row[metric.title] = metric.value(plan)
             if metric.change:
                 row[f"Δ {metric.label} ({metric.change_unit})"] = change(plan, base, metric.name)
-        row.update({"Backend": plan.get("backend"), "Seconds": plan.get("seconds"), "Error": plan.get("error")})
+        row.update({"Runtime": runtime_label(plan) if is_ok(plan) else None, "Backend": plan.get("backend"),
+                    "Seconds": plan.get("seconds"), "Error": plan.get("error")})
         rows.append(row)
     frame = pd.DataFrame(rows)
     if not frame.empty and frame["Error"].isna().all():

@@ -78,7 +78,8 @@ LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.38, xanchor="left", x=0
 def hover(plan: dict) -> str:
     """The hover text of a plan on every chart: what it is, what it costs, which kernels ran."""
     size, lat, cost = plan["size"], plan["latency"], plan["cost"]
-    return (f"<b>{plan['plan']}</b> ({plan.get('backend') or '-'})<br>"
+    runtime = (plan.get("runtime") or {}).get("name")
+    return (f"<b>{plan['plan']}</b> ({plan.get('backend') or '-'}{', in ' + runtime if runtime else ''})<br>"
             f"weights {size['weight_bytes'] / 1e6:,.1f} MB, {size['compression_ratio']:.2f}× smaller, "
             f"{size['bits_per_weight']:.2f} bits/weight<br>"
             f"ttft {lat['ttft_ms']:,.1f} ms, tpot {lat['tpot_ms']:,.1f} ms at batch {lat['batch_size']}<br>"

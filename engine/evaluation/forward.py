@@ -82,6 +82,13 @@ def _layout(rests: list[list[int]], prefix_len: int, pad: int):
 def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, device: str,
              batch_size: int = 16, progress=None) -> list[list[int]]:
     """Greedy continuations (token ids, cut at end of sequence) for every prompt."""
+    if not isinstance(model, torch.nn.Module):  # another runtime (llama.cpp): one sequence at a time
+        outputs = []
+        for done, prompt in enumerate(prompts, 1):
+            outputs.append(model.greedy(prompt, max_new_tokens, tokenizer.eos_token_id))
+            if progress:
+                progress(done, len(prompts))
+        return outputs
     pad = pad_id(tokenizer)
     p = shared_prefix_length(prompts)
     prefix = PrefixCache(model, prompts[0][:p] if p else [], device)
@@ -113,8 +120,17 @@ def score(model, sequences: list[tuple[list[int], list[int]]], device: str, on_r
     the float32 log-softmax rows that predict each continuation token ([len(continuation), vocab]).
 
     Continuations end every row, so the output head runs only over the last positions
-    (`logits_to_keep`), not over the prompts.
+    (`logits_to_keep`), not over the prompts. A model of another runtime scores each sequence from its
+    own logits, and hands the same rows to `on_rows`.
     """
+    if not isinstance(model, torch.nn.Module):
+        for done, (prompt, continuation) in enumerate(sequences, 1):
+            logits = torch.from_numpy(model.logits(prompt + continuation))
+            rows = logits[len(prompt) - 1 : len(prompt) - 1 + len(continuation)]
+            on_rows(done - 1, torch.log_softmax(rows, dim=-1))
+            if progress:
+                progress(done, len(sequences))
+        return
     p = shared_prefix_length([s[0] for s in sequences])
     prefix = PrefixCache(model, sequences[0][0][:p] if p else [], device)
     order = sorted(range(len(sequences)), key=lambda k: -sum(map(len, sequences[k])))

@@ -54,7 +54,10 @@ def make_windows(tokenizer, texts: list[str], window: int = 256, max_tokens: int
 @torch.no_grad()  # not inference_mode: quanto tensors cannot run under it
 def log_probs(model, rows: torch.Tensor, device: str, batch: int = 4, next_token: bool = False) -> torch.Tensor:
     """log softmax of the logits of token rows, float32 on the CPU: [rows, length, vocab]. With
-    `next_token`, the last position (which predicts nothing in the rows) is dropped."""
+    `next_token`, the last position (which predicts nothing in the rows) is dropped. A model of another
+    runtime (a GGUF in llama.cpp) gives its own log-probabilities; every figure is computed from them alike."""
+    if not isinstance(model, torch.nn.Module):
+        return model.log_probs(rows, next_token)
     parts = []
     for start in range(0, rows.shape[0], batch):
         logits = model(input_ids=rows[start : start + batch].to(device)).logits

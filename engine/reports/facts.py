@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from engine.charts.style import record_colours
 from engine.cost import load_prices
 from engine.plan import PlanError, Step, parse
-from engine.records import is_ok, ok_plans
+from engine.records import is_ok, ok_plans, runtime_label
 from engine.registry import STEPS, resolved_params
 from engine.reports import tables
 from engine.reports.formatting import num, timestamp
@@ -37,6 +37,7 @@ class PlanSpec:
     calibration: tuple  # descriptions of the data each calibrated step saw
     error: str | None
     sensitivity: tuple = ()  # ({block, kl, params}, ...) when a step measured layer sensitivity
+    runtime: str | None = None  # where it ran and the artifact's sha256 (records before runtimes: None)
 
 
 
@@ -64,6 +65,13 @@ def _calibration(plan: dict) -> tuple:
     return tuple(dict.fromkeys(found))
 
 
+def _runtime(plan: dict) -> str | None:
+    if not (plan.get("runtime") or {}).get("name"):
+        return None
+    sha = plan["runtime"].get("artifact_sha256")
+    return runtime_label(plan) + (f"; artifact sha256 {sha}" if sha else "")
+
+
 def plan_specs(record: dict) -> tuple:
     colours = record_colours(record)
     specs = []
@@ -80,7 +88,7 @@ def plan_specs(record: dict) -> tuple:
             tuple(_step_info(s, plan.get("step_seconds") or {}) for s in steps),
             plan.get("backend"), plan.get("kernel_path"), latency.get("decode_path"),
             tuple(plan.get("notes") or ()), _calibration(plan), plan.get("error"),
-            tuple((plan.get("extras") or {}).get("sensitivity") or ())))
+            tuple((plan.get("extras") or {}).get("sensitivity") or ()), _runtime(plan)))
     return tuple(specs)
 
 

@@ -122,7 +122,7 @@ def plans(run: RunReport) -> str:
     blocks = []
     for position, spec in enumerate(run.plans):
         label = plan_label(spec.plan, spec.colour, position == 0, spec.plan == run.headline.plan)
-        meta = " · ".join(e(x) for x in (spec.backend, spec.kernel_path, spec.decode_path) if x)
+        meta = " · ".join(e(x) for x in (spec.runtime, spec.backend, spec.kernel_path, spec.decode_path) if x)
         rows = "".join(
             f"<tr><td><code>{e(step.text)}</code></td>"
             f"<td><code>{e(', '.join(f'{k}={v}' for k, v in step.params.items()) or 'none')}</code></td>"

@@ -31,7 +31,8 @@ def _plans(run: RunReport) -> str:
     lines = []
     for spec in run.plans:
         lines.append(f"- `{spec.plan}` ({mdtext.text(spec.status)}), backend {mdtext.text(spec.backend or '-')}, "
-                     f"kernel path: {mdtext.text(spec.kernel_path or '-')}")
+                     f"kernel path: {mdtext.text(spec.kernel_path or '-')}"
+                     + (f", runtime {mdtext.text(spec.runtime)}" if spec.runtime else ""))
         for step in spec.steps:
             params = ", ".join(f"{k}={v}" for k, v in step.params.items()) or "no parameters"
             took = f", {step.seconds:,.1f} s" if step.seconds is not None else ""

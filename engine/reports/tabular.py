@@ -15,8 +15,8 @@ import json
 from engine.metrics import METRICS
 from engine.reports.content import Report, ReportError
 
-IDENTITY = [("plan", "plan"), ("status", "status"), ("error", "error"), ("backend", "backend"),
-            ("kernel_path", "kernel_path")]
+IDENTITY = [("plan", "plan"), ("status", "status"), ("error", "error"), ("runtime", "runtime.name"),
+            ("backend", "backend"), ("kernel_path", "kernel_path")]
 CONTEXT = [
     ("disk_bytes", "size.disk_bytes"), ("batch_size", "latency.batch_size"), ("decode_path", "latency.decode_path"),
     ("memory_kind", "memory.kind"), ("hardware", "cost.hardware"), ("price_per_hour", "cost.price_per_hour"),
@@ -24,6 +24,8 @@ CONTEXT = [
     ("utilisation", "cost.utilisation"), ("seconds_per_query", "cost.seconds_per_query"),
     ("accuracy_applicable", "accuracy.applicable"), ("perplexity_source", "accuracy.perplexity_source"),
     ("verdict_metric", "verdict.metric"), ("verdict_within", "verdict.within"), ("seconds", "seconds"),
+    ("runtime_version", "runtime.version"), ("threads", "runtime.threads"), ("artifact", "runtime.artifact"),
+    ("artifact_sha256", "runtime.artifact_sha256"),
 ]
 PROMPT_FIELDS = ["index", "category", "prompt", "reference", "baseline_output", "output", "baseline_correct",
                  "correct", "kl", "top1_agreement", "same_generation"]

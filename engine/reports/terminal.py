@@ -12,14 +12,15 @@ def plan_row(plan: dict) -> dict:
     """One plan's headline figures as display strings, keyed by terminal header."""
     if not is_ok(plan):
         return {"plan": plan["plan"], "status": plan.get("status"), "note": plan.get("error") or ""}
-    row = {"plan": plan["plan"], "status": "ok", "backend": plan.get("backend") or ""}
+    row = {"plan": plan["plan"], "status": "ok", "runtime": (plan.get("runtime") or {}).get("name") or "-",
+           "backend": plan.get("backend") or ""}
     row.update({m.column: m.terminal(plan) for m in terminal_metrics()})
     row["verdict"] = verdict_label(plan) or "-"
     return row
 
 
 def columns() -> list[str]:
-    return ["plan", "status", "backend", *[m.column for m in terminal_metrics()], "verdict"]
+    return ["plan", "status", "runtime", "backend", *[m.column for m in terminal_metrics()], "verdict"]
 
 
 def render(record: dict) -> str:

@@ -22,7 +22,7 @@ def test_first_screen_works_with_no_input(app):
     assert texts(at, "title") == ["New run"]
     assert at.selectbox(key="model_source").value.startswith("Embedded SmolLM2")
     assert at.radio(key="plan_preset").value == "INT8 vs INT4"
-    assert any("`fp32` → `int8` → `int4`" in m for m in texts(at, "markdown"))
+    assert any("`fp32` → `gguf:type=q8_0` → `gguf:type=q4_k_m`" in m for m in texts(at, "markdown"))
     assert at.number_input(key="prompt_limit").value == 64
     assert any("Quick look: 64 of 320 prompts" in c for c in texts(at, "caption"))
     assert at.selectbox(key="hardware_cpu").value == "cpu-2vcpu"
@@ -110,7 +110,7 @@ def test_start_queues_one_job_and_opens_the_run_page(app, queue, reap_workers):
     assert len(new) == 1
     job = new[0]
     assert job["spec"]["model"] == "shape:smollm2-135m"
-    assert job["spec"]["plans"] == ["fp32", "int8", "int4"]
+    assert job["spec"]["plans"] == ["fp32", "gguf:type=q8_0", "gguf:type=q4_k_m"]  # the CPU preset: llama.cpp files
     assert job["spec"]["settings"]["decode_steps"] == 1 and job["spec"]["prompts"] is None
     assert job["spec"]["settings"]["decode_path"] == "both" and job["spec"]["settings"]["max_tpot_ms"] == 100.0
     assert at.query_params.get("job") == job["job_id"]

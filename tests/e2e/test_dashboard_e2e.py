@@ -177,6 +177,11 @@ def test_a_run_from_the_browser_survives_a_reload_and_shows_results(server):
         settled(page)
         page.wait_for_timeout(1500)
         page.screenshot(path=ARTIFACTS / "e2e-5-results.png", full_page=True)
+        gguf = [p for p in record["plans"] if (p.get("runtime") or {}).get("name") == "llama.cpp"]
+        assert gguf and all(p["status"] == "ok" for p in gguf), [p.get("error") for p in gguf]  # the CPU preset
+        expect(page.get_by_role("heading", name="Deploy")).to_be_visible()
+        expect(page.get_by_role("button", name=re.compile(r"Download .*\.(gguf|safetensors)"))).to_be_visible()
+        expect(page.get_by_text("llama.cpp").first).to_be_visible()
 
         follow_a_run_still_going(page, url, queue.store, record)
 

@@ -21,7 +21,7 @@ def test_every_setting_has_a_flag_that_parses_back():
                            hardware="A10G", price_per_hour=1.234567891, utilisation=0.45, decode_steps=5,
                            decode_path="both", max_tpot_ms=42.5, repeats=2, eval_tokens=256, keep_artifacts=False,
                            primary="kl_divergence", tolerance_pct=0.05, max_new_tokens=9, eval_batch=7,
-                           calibration_share=0.25, seed=3, limit=40, calibration="both")
+                           calibration_share=0.25, seed=3, limit=40, calibration="both", threads=3)
     assert all(getattr(settings, k) != v for k, v in asdict(RunSettings()).items())  # every field differs
     assert parse_run_args(settings_args(settings)) == settings
     assert parse_run_args(settings_args(RunSettings())) == RunSettings()

@@ -37,3 +37,21 @@ def test_keep_the_baseline_when_nothing_cheaper_holds():
     assert rec["plan"] == "fp32" and "no compressed plan is cheaper" in rec["reason"]
     plans = [_plan("fp32", 0.2, 0.5, True), _plan("int4", 0.1, 0.3, False)]
     assert "every cheaper plan falls outside" in recommend(plans, Tolerance("task_accuracy"))["reason"]
+
+
+def test_a_cheaper_llama_cpp_plan_within_tolerance_is_recommended():
+    """On a CPU the GGUF files are what is cheap to serve: the recommendation names one when it holds."""
+    from engine.store import Store
+
+    runtime = {"name": "llama.cpp", "version": "0.3.36", "threads": 2}
+    plans = [_plan("fp32", 1.0, 0.5, True), {**_plan("int8", 1.9, 0.5, True), "runtime": {"name": "torch"}},
+             {**_plan("gguf:type=q8_0", 0.45, 0.499, True), "runtime": runtime},
+             {**_plan("gguf:type=q4_k_m", 0.38, 0.46, False), "runtime": runtime}]
+    store = Store()
+    run_id = store.create_run({"name": "m"}, {"type": "cpu", "name": "cpu"}, {}, [p["plan"] for p in plans])
+    for position, plan in enumerate(plans):
+        store.add_plan_result(run_id, position, plan)
+    stored = store.get_run(run_id)["plans"]  # the verdict logic on a run as the store gives it back
+    rec = recommend(stored, Tolerance("task_accuracy"))
+    assert rec["plan"] == "gguf:type=q8_0" and "55% less than fp32" in rec["reason"]
+    store.delete_run(run_id)

@@ -1,0 +1,66 @@
+"""What the pipeline asks of the runtime a plan runs in (torch, or llama.cpp for a GGUF plan): its
+latency rows, the bytes it holds, its artifact and the record's runtime section. Every plan goes
+through these few functions, so a plan's speed and its accuracy come from the same artifact in the
+same runtime.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from engine.measure.decode_paths import measure_paths
+from engine.measure.size import save_artifact, weight_bytes
+from engine.runtimes.llamacpp import GgufModel, header_tensor_bytes, sha256
+
+LLAMACPP_PATH = "llama.cpp eval, one sequence (batch 1)"
+
+
+def runtime_of(model) -> str:
+    return getattr(model, "runtime", "torch")
+
+
+def latency_rows(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int, device: str,
+                 paths: tuple[str, ...], progress=lambda message: None, skipped: list | None = None) -> list[dict]:
+    """The measured latency rows of a plan, in its runtime (see measure_paths for the torch paths)."""
+    if not isinstance(model, GgufModel):
+        return measure_paths(model, prompt_ids, batch_sizes, decode_steps, repeats, device, paths, progress, skipped)
+    progress("measuring latency: llama.cpp, batch 1")
+    figures = model.measure_latency(prompt_ids, decode_steps, repeats)
+    if skipped is not None:
+        skipped += [f"batch {b}: the llama.cpp runtime is measured one sequence at a time here, left out"
+                    for b in batch_sizes if b != 1]
+    return [{"path": "llama.cpp", "decode_path": LLAMACPP_PATH, "batch_size": 1, "ttft_ms": figures.ttft_ms,
+             "tpot_ms": figures.tpot_ms, "tokens_per_s": figures.tokens_per_s}]
+
+
+def held_bytes(model) -> int:
+    """weight_bytes: the tensors as held for serving (a GGUF's from its header's tensor infos)."""
+    return header_tensor_bytes(model.path) if isinstance(model, GgufModel) else weight_bytes(model)
+
+
+def save(model, folder: Path, metadata: dict) -> int:
+    """The plan's artifact in `folder` (a GGUF plan wrote its file there already); bytes on disk."""
+    if isinstance(model, GgufModel):
+        return model.path.stat().st_size
+    return save_artifact(model, folder, metadata)
+
+
+def describe(model, folder: Path | None) -> dict:
+    """The record's runtime section: name, version, threads, the artifact and its sha256."""
+    if isinstance(model, GgufModel):
+        return model.describe()
+    artifact = folder / "model.safetensors" if folder is not None else None
+    kept = artifact is not None and artifact.is_file()
+    return {"name": "torch", "version": torch.__version__, "threads": torch.get_num_threads(),
+            "artifact": str(artifact) if kept else None, "artifact_sha256": sha256(artifact) if kept else None}
+
+
+def release(model, folder: Path | None, keep: bool) -> None:
+    """Close a runtime's handles, and drop the plan's files unless they are kept."""
+    if isinstance(model, GgufModel):
+        model.close()
+    if folder is not None and not keep:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,232 @@
+"""llama.cpp as a runtime, through the llama-cpp-python binding: quantize a GGUF with llama.cpp's own
+quantizer (`llama_model_quantize`, which writes the k-quants the `gguf` package cannot encode), and
+measure the file the way llama.cpp serves it: prefill and decode timed through the binding's
+`eval`, log-probabilities from the same file's logits for every accuracy figure.
+
+The binding is an optional, compiled dependency (`make setup` builds it); every entry point says
+how to install it when it is missing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import gguf
+import numpy as np
+import torch
+
+from engine.measure.latency import LatencyFigures
+from engine.measure.timing import median
+
+# GGUF plan types -> llama.cpp's file types (llama.h's llama_ftype). IQ2/IQ3/IQ1 types need an
+# importance matrix to be usable and are left out until one is passed.
+FILE_TYPES = {
+    "f32": 0, "f16": 1, "bf16": 32, "q8_0": 7, "q6_k": 18, "q5_k_m": 17, "q5_k_s": 16, "q5_0": 8, "q5_1": 9,
+    "q4_k_m": 15, "q4_k_s": 14, "q4_0": 2, "q4_1": 3, "iq4_nl": 25, "iq4_xs": 30, "q3_k_l": 13, "q3_k_m": 12,
+    "q3_k_s": 11, "q2_k": 10,
+}
+INSTALL = "llama-cpp-python is not installed: `make setup` builds it (about 10-20 minutes on 2 cores)"
+
+
+class RuntimeMissing(RuntimeError):
+    """The llama.cpp binding is not installed here."""
+
+
+def binding():
+    try:
+        import llama_cpp
+    except ImportError as error:
+        raise RuntimeMissing(INSTALL) from error
+    return llama_cpp
+
+
+def available() -> bool:
+    try:
+        binding()
+    except RuntimeMissing:
+        return False
+    return True
+
+
+def version() -> str:
+    return binding().__version__
+
+
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def quantize(source: Path, target: Path, file_type: str, threads: int | None = None,
+             imatrix: dict[str, np.ndarray] | None = None) -> Path:
+    """llama.cpp's quantizer: `source` (an F32/F16 GGUF) to `target` in `file_type`; with an importance
+    matrix ({GGUF tensor name: mean squared input per column}), rounding error is weighted by it."""
+    if file_type not in FILE_TYPES:
+        raise ValueError(f"unknown GGUF type '{file_type}'; choose from {', '.join(FILE_TYPES)}")
+    lib = binding()
+    params = lib.llama_model_quantize_default_params()
+    params.ftype = FILE_TYPES[file_type]
+    params.nthread = threads or default_threads()
+    params.allow_requantize = True
+    keep = []  # the C side reads these buffers during the call
+    if imatrix:
+        entries = (lib.llama_model_imatrix_data * (len(imatrix) + 1))()  # NULL-name terminated
+        for entry, (name, values) in zip(entries, imatrix.items()):
+            data = np.ascontiguousarray(values, dtype=np.float32)
+            keep += [name.encode(), data]
+            entry.name, entry.size = keep[-2], data.size
+            entry.data = data.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        params.imatrix = entries
+    code = lib.llama_model_quantize(str(source).encode(), str(target).encode(), params)
+    if code != 0:
+        raise RuntimeError(f"llama.cpp could not quantize {source.name} to {file_type} (code {code})")
+    return target
+
+
+@torch.no_grad()  # not inference_mode: the model is a plain float transformers model
+def importance_matrix(model, rows: torch.Tensor, device: str) -> dict[str, np.ndarray]:
+    """llama.cpp's importance matrix, computed in torch on calibration rows: for every linear layer, the
+    mean over tokens of each input column's squared activation (what llama-imatrix collects), keyed by
+    the layer's GGUF tensor name."""
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, model.config.num_hidden_layers)
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, int] = {}
+    hooks = []
+    for hf_name, module in model.named_modules():
+        target = names.get_name(hf_name + ".weight", try_suffixes=(".weight",)) if hf_name else None
+        if not isinstance(module, torch.nn.Linear) or target in (None, "output.weight"):  # as llama-imatrix: no head
+            continue
+
+        def collect(_module, inputs, _output, key=target):
+            x = inputs[0].detach().float().reshape(-1, inputs[0].shape[-1])
+            sums[key] = sums.get(key, 0) + (x * x).sum(0).cpu()
+            counts[key] = counts.get(key, 0) + x.shape[0]
+
+        hooks.append(module.register_forward_hook(collect))
+    try:
+        for batch in rows.split(4):
+            model(input_ids=batch.to(device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {key: (total / counts[key]).numpy() for key, total in sums.items()}
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def header_tensor_bytes(path: Path) -> int:
+    """Bytes of every tensor as the GGUF header describes it (type and shape), counted independently of
+    the file's size: the file adds its header, metadata and alignment padding."""
+    total = 0
+    for tensor in gguf.GGUFReader(str(path)).tensors:
+        block, type_bytes = gguf.GGML_QUANT_SIZES[tensor.tensor_type]
+        total += int(np.prod([int(d) for d in tensor.shape])) // block * type_bytes
+    return total
+
+
+@dataclass
+class GgufModel:
+    """A GGUF file in llama.cpp: what a plan in the llama.cpp runtime is measured and evaluated through.
+    `logits_all` contexts score every position (accuracy); a separate lean context times decoding as a
+    server would (no logits copied for positions nobody reads)."""
+
+    path: Path
+    threads: int
+    n_ctx: int = 4096
+    file_type: str = ""
+
+    runtime = "llama.cpp"
+
+    def __post_init__(self):
+        self._scorer = None
+        self._timer = None
+
+    def _context(self, logits_all: bool):
+        return binding().Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_batch=512, n_threads=self.threads,
+                               n_threads_batch=self.threads, logits_all=logits_all, verbose=False)
+
+    @property
+    def scorer(self):
+        if self._scorer is None:
+            self._scorer = self._context(True)
+        return self._scorer
+
+    def close(self) -> None:
+        for llm in (self._scorer, self._timer):
+            if llm is not None:
+                llm.close()
+        self._scorer = self._timer = None
+
+    def describe(self) -> dict:
+        """The record's runtime section."""
+        return {"name": self.runtime, "version": version(), "threads": self.threads, "artifact": str(self.path),
+                "artifact_sha256": sha256(self.path), "file_type": self.file_type}
+
+    # --- accuracy: log-probabilities from the file's own logits ---
+
+    def logits(self, tokens: list[int]) -> np.ndarray:
+        """Logits at every position of `tokens`, evaluated from an empty cache: [len(tokens), vocab]."""
+        llm = self.scorer
+        llm.reset()
+        llm.eval(list(map(int, tokens)))
+        return np.array(llm.scores[: len(tokens)], dtype=np.float32)
+
+    def log_probs(self, rows: torch.Tensor, next_token: bool = False) -> torch.Tensor:
+        """As engine.evaluation.texts.log_probs: log softmax per position, float32 on the CPU."""
+        out = []
+        for row in rows.tolist():
+            logp = torch.log_softmax(torch.from_numpy(self.logits(row)), dim=-1)
+            out.append(logp[:-1] if next_token else logp)
+        return torch.stack(out)
+
+    def greedy(self, prompt: list[int], max_new_tokens: int, eos: int | None) -> list[int]:
+        """Greedy continuation token ids (cut at end of sequence), as `generate(do_sample=False)` gives."""
+        llm = self.scorer
+        llm.reset()
+        llm.eval(list(map(int, prompt)))
+        out: list[int] = []
+        for _ in range(max_new_tokens):
+            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            if token == eos:
+                break
+            out.append(token)
+            llm.eval([token])
+        return out
+
+    # --- speed ---
+
+    def measure_latency(self, prompt_ids: torch.Tensor, decode_steps: int, repeats: int) -> LatencyFigures:
+        """Batch 1: prefill of the prompt (ttft) and single-token decode steps (tpot), medians over
+        repeats after a warm-up, with the threads the plan records."""
+        if self._timer is None:
+            self._timer = self._context(False)
+        llm = self._timer
+        prompt = list(map(int, prompt_ids.tolist()))
+        feed = prompt * (decode_steps // max(len(prompt), 1) + 1)  # decode speed does not depend on which token
+
+        def prefill() -> float:
+            llm.reset()
+            began = time.perf_counter()
+            llm.eval(prompt)
+            return (time.perf_counter() - began) * 1000
+
+        prefill()  # warm-up
+        llm.eval(feed[:1])
+        prefill_ms, decode_ms = [], []
+        for _ in range(repeats):
+            prefill_ms.append(prefill())
+            for step in range(decode_steps):
+                began = time.perf_counter()
+                llm.eval([feed[step]])
+                decode_ms.append((time.perf_counter() - began) * 1000)
+        return LatencyFigures(1, median(prefill_ms), median(decode_ms))
