@@ -210,16 +210,17 @@ class Runner:
                                          self.device, self.decode_paths, lambda message: self._stage(plan, message),
                                          skipped)
             outcome.notes += skipped
+        keep = s.keep_artifacts and self.loaded.source != "shape"
         try:
             size = self._size(model, folder, plan, outcome.extras)
-            runtime = runtimes.describe(model, folder)
+            runtime = runtimes.describe(model, folder, keep)
             latency = latency_result(price_rows(rows, self.costs), size.weight_bytes, outcome.kernel_path,
                                      self.bandwidth, s.max_tpot_ms)
             cost = cost_result(latency, self.costs, self.device)
             self._stage(plan, "evaluating accuracy")
             acc, slices = self._accuracy(model, position)
         finally:
-            runtimes.release(model, folder, keep=s.keep_artifacts and self.loaded.source != "shape")
+            runtimes.release(model, folder, keep)
         del model
         return PlanResult(
             plan=str(plan), status=PlanState.OK, backend=outcome.backend, kernel_path=outcome.kernel_path,

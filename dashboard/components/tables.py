@@ -30,13 +30,13 @@ def comparison_frame(record: dict, finished_only: bool = False) -> pd.DataFrame:
     for plan in record["plans"]:
         if finished_only and plan.get("status") not in ("ok", "failed"):
             continue
-        row = {"Plan": plan["plan"], "Verdict": plan_verdict(plan)}
+        row = {"Plan": plan["plan"], "Runtime": runtime_label(plan) if is_ok(plan) else None,
+               "Backend": plan.get("backend"), "Verdict": plan_verdict(plan)}
         for metric in shown:
             row[metric.title] = metric.value(plan)
             if metric.change:
                 row[f"Δ {metric.label} ({metric.change_unit})"] = change(plan, base, metric.name)
-        row.update({"Runtime": runtime_label(plan) if is_ok(plan) else None, "Backend": plan.get("backend"),
-                    "Seconds": plan.get("seconds"), "Error": plan.get("error")})
+        row.update({"Seconds": plan.get("seconds"), "Error": plan.get("error")})
         rows.append(row)
     frame = pd.DataFrame(rows)
     if not frame.empty and frame["Error"].isna().all():

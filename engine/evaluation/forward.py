@@ -125,8 +125,8 @@ def score(model, sequences: list[tuple[list[int], list[int]]], device: str, on_r
     """
     if not isinstance(model, torch.nn.Module):
         for done, (prompt, continuation) in enumerate(sequences, 1):
-            logits = torch.from_numpy(model.logits(prompt + continuation))
-            rows = logits[len(prompt) - 1 : len(prompt) - 1 + len(continuation)]
+            tokens = prompt + continuation  # the rows that predict each continuation token:
+            rows = torch.from_numpy(model.logits(tokens[:-1], first=len(prompt) - 1))
             on_rows(done - 1, torch.log_softmax(rows, dim=-1))
             if progress:
                 progress(done, len(sequences))

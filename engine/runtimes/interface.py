@@ -48,14 +48,16 @@ def save(model, folder: Path, metadata: dict) -> int:
     return save_artifact(model, folder, metadata)
 
 
-def describe(model, folder: Path | None) -> dict:
-    """The record's runtime section: name, version, threads, the artifact and its sha256."""
+def describe(model, folder: Path | None, keep: bool = True) -> dict:
+    """The record's runtime section: name, version, threads, the artifact (None when it is not kept) and
+    the sha256 of the file that was measured."""
     if isinstance(model, GgufModel):
-        return model.describe()
+        return {**model.describe(), **({} if keep else {"artifact": None})}
     artifact = folder / "model.safetensors" if folder is not None else None
-    kept = artifact is not None and artifact.is_file()
+    saved = artifact is not None and artifact.is_file()
     return {"name": "torch", "version": torch.__version__, "threads": torch.get_num_threads(),
-            "artifact": str(artifact) if kept else None, "artifact_sha256": sha256(artifact) if kept else None}
+            "artifact": str(artifact) if saved and keep else None,
+            "artifact_sha256": sha256(artifact) if saved else None}
 
 
 def release(model, folder: Path | None, keep: bool) -> None:

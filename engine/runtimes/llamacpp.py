@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ def binding():
         import llama_cpp
     except ImportError as error:
         raise RuntimeMissing(INSTALL) from error
+    # llama.cpp logs every tensor it quantizes and loads; errors still show (the plan's notes say the rest).
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
     return llama_cpp
 
 
@@ -150,6 +153,7 @@ class GgufModel:
     def __post_init__(self):
         self._scorer = None
         self._timer = None
+        self._generator = None
 
     def _context(self, logits_all: bool):
         return binding().Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_batch=512, n_threads=self.threads,
@@ -161,11 +165,31 @@ class GgufModel:
             self._scorer = self._context(True)
         return self._scorer
 
+    @property
+    def generator(self):
+        if self._generator is None:
+            self._generator = self._context(False)
+        return self._generator
+
     def close(self) -> None:
-        for llm in (self._scorer, self._timer):
+        for llm in (self._scorer, self._timer, self._generator):
             if llm is not None:
                 llm.close()
-        self._scorer = self._timer = None
+        self._scorer = self._timer = self._generator = None
+
+    @staticmethod
+    def _continue(llm, tokens: list[int], keep_last: int = 1) -> None:
+        """Evaluate `tokens`, reusing the KV cache of the longest prefix the context already holds (a chat
+        template's shared turn), as llama.cpp's server does; the last `keep_last` positions are always
+        evaluated again so their logits are fresh."""
+        held = llm.input_ids[: llm.n_tokens].tolist()
+        common = 0
+        for a, b in zip(held, tokens[: len(tokens) - keep_last]):
+            if a != b:
+                break
+            common += 1
+        llm.n_tokens = common  # eval() drops the cache beyond it
+        llm.eval(tokens[common:])
 
     def describe(self) -> dict:
         """The record's runtime section."""
@@ -174,12 +198,11 @@ class GgufModel:
 
     # --- accuracy: log-probabilities from the file's own logits ---
 
-    def logits(self, tokens: list[int]) -> np.ndarray:
-        """Logits at every position of `tokens`, evaluated from an empty cache: [len(tokens), vocab]."""
+    def logits(self, tokens: list[int], first: int = 0) -> np.ndarray:
+        """Logits at positions `first`.. of `tokens`: [len(tokens) - first, vocab]."""
         llm = self.scorer
-        llm.reset()
-        llm.eval(list(map(int, tokens)))
-        return np.array(llm.scores[: len(tokens)], dtype=np.float32)
+        self._continue(llm, list(map(int, tokens)), keep_last=len(tokens) - first)
+        return np.array(llm.scores[first : len(tokens)], dtype=np.float32)
 
     def log_probs(self, rows: torch.Tensor, next_token: bool = False) -> torch.Tensor:
         """As engine.evaluation.texts.log_probs: log softmax per position, float32 on the CPU."""
@@ -191,12 +214,13 @@ class GgufModel:
 
     def greedy(self, prompt: list[int], max_new_tokens: int, eos: int | None) -> list[int]:
         """Greedy continuation token ids (cut at end of sequence), as `generate(do_sample=False)` gives."""
-        llm = self.scorer
-        llm.reset()
-        llm.eval(list(map(int, prompt)))
+        llm = self.generator  # only the last position's logits are computed: what serving does
+        self._continue(llm, list(map(int, prompt)))
+        vocab = llm.n_vocab()
         out: list[int] = []
         for _ in range(max_new_tokens):
-            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            last = np.ctypeslib.as_array(binding().llama_get_logits_ith(llm._ctx.ctx, -1), shape=(vocab,))
+            token = int(np.argmax(last))
             if token == eos:
                 break
             out.append(token)

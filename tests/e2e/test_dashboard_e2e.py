@@ -181,7 +181,8 @@ def test_a_run_from_the_browser_survives_a_reload_and_shows_results(server):
         assert gguf and all(p["status"] == "ok" for p in gguf), [p.get("error") for p in gguf]  # the CPU preset
         expect(page.get_by_role("heading", name="Deploy")).to_be_visible()
         expect(page.get_by_role("button", name=re.compile(r"Download .*\.(gguf|safetensors)"))).to_be_visible()
-        expect(page.get_by_text("llama.cpp").first).to_be_visible()
+        shipped = next(p for p in record["plans"] if p["plan"] == record["recommendation"]["plan"])
+        expect(page.get_by_text(f"runs in {shipped['runtime']['name']}")).to_be_visible()  # the Deploy caption
 
         follow_a_run_still_going(page, url, queue.store, record)
 
