@@ -82,13 +82,8 @@ def _layout(rests: list[list[int]], prefix_len: int, pad: int):
 def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, device: str,
              batch_size: int = 16, progress=None) -> list[list[int]]:
     """Greedy continuations (token ids, cut at end of sequence) for every prompt."""
-    if not isinstance(model, torch.nn.Module):  # another runtime (llama.cpp): one sequence at a time
-        outputs = []
-        for done, prompt in enumerate(prompts, 1):
-            outputs.append(model.greedy(prompt, max_new_tokens, tokenizer.eos_token_id))
-            if progress:
-                progress(done, len(prompts))
-        return outputs
+    if not isinstance(model, torch.nn.Module):  # another runtime (llama.cpp): its parallel streams
+        return model.greedy_many(prompts, max_new_tokens, tokenizer.eos_token_id, min(batch_size, 64), progress)
     pad = pad_id(tokenizer)
     p = shared_prefix_length(prompts)
     prefix = PrefixCache(model, prompts[0][:p] if p else [], device)

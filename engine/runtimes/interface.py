@@ -15,7 +15,8 @@ from engine.measure.decode_paths import measure_paths
 from engine.measure.size import save_artifact, weight_bytes
 from engine.runtimes.llamacpp import GgufModel, header_tensor_bytes, sha256
 
-LLAMACPP_PATH = "llama.cpp eval, one sequence (batch 1)"
+# one label for every batch size, so the throughput curve and the cost at any batch stay on one path
+LLAMACPP_PATH = "llama.cpp decode, batch N = N parallel sequences in one KV cache (as llama-server -np N)"
 
 
 def runtime_of(model) -> str:
@@ -27,13 +28,14 @@ def latency_rows(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int
     """The measured latency rows of a plan, in its runtime (see measure_paths for the torch paths)."""
     if not isinstance(model, GgufModel):
         return measure_paths(model, prompt_ids, batch_sizes, decode_steps, repeats, device, paths, progress, skipped)
-    progress("measuring latency: llama.cpp, batch 1")
-    figures = model.measure_latency(prompt_ids, decode_steps, repeats)
-    if skipped is not None:
-        skipped += [f"batch {b}: the llama.cpp runtime is measured one sequence at a time here, left out"
-                    for b in batch_sizes if b != 1]
-    return [{"path": "llama.cpp", "decode_path": LLAMACPP_PATH, "batch_size": 1, "ttft_ms": figures.ttft_ms,
-             "tpot_ms": figures.tpot_ms, "tokens_per_s": figures.tokens_per_s}]
+    rows = []
+    for batch in batch_sizes:
+        progress(f"measuring latency: llama.cpp, batch {batch}")
+        figures = (model.measure_latency(prompt_ids, decode_steps, repeats) if batch == 1
+                   else model.measure_parallel(prompt_ids, batch, decode_steps, repeats))
+        rows.append({"path": "llama.cpp", "decode_path": LLAMACPP_PATH, "batch_size": batch, "ttft_ms": figures.ttft_ms,
+                     "tpot_ms": figures.tpot_ms, "tokens_per_s": figures.tokens_per_s})
+    return rows
 
 
 def held_bytes(model) -> int:

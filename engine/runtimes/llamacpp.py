@@ -227,6 +227,112 @@ class GgufModel:
             llm.eval([token])
         return out
 
+    # --- several sequences at once: llama.cpp's parallel slots (what `llama-server -np N` serves) ---
+
+    def _parallel(self, sequences: int, length: int):
+        """A context holding `sequences` streams of up to `length` tokens in one unified KV cache, and a batch."""
+        from llama_cpp import _internals  # the binding's own context/batch wrappers (the public Llama is one stream)
+
+        lib = binding()
+        params = lib.llama_context_default_params()
+        params.n_ctx = sequences * (length + 8)
+        params.n_batch = params.n_ubatch = 512
+        params.n_seq_max = sequences
+        params.n_threads = params.n_threads_batch = self.threads
+        params.kv_unified = True
+        context = _internals.LlamaContext(model=self.generator._model, params=params, verbose=False)
+        return context, _internals.LlamaBatch(n_tokens=512, embd=0, n_seq_max=sequences, verbose=False)
+
+    @staticmethod
+    def _decode(context, batch, entries: list[tuple[int, int, int, bool]]) -> None:
+        """One llama_decode of (token, position, sequence, wants logits) entries."""
+        raw = batch.batch
+        raw.n_tokens = len(entries)
+        for i, (token, position, sequence, logits) in enumerate(entries):
+            raw.token[i], raw.pos[i], raw.n_seq_id[i], raw.logits[i] = token, position, 1, logits
+            raw.seq_id[i][0] = sequence
+        context.decode(batch)
+
+    def _prefill(self, context, batch, prompt: list[int], sequence: int, offset: int = 0) -> np.ndarray:
+        """The prompt into one stream from position `offset`, in chunks of the batch size; the logits after
+        its last token."""
+        for start in range(0, len(prompt), 512):
+            chunk = prompt[start : start + 512]
+            self._decode(context, batch, [(t, offset + start + j, sequence, start + j == len(prompt) - 1)
+                                          for j, t in enumerate(chunk)])
+        return self._row(context, len(chunk) - 1)
+
+    def _row(self, context, index: int) -> np.ndarray:
+        return np.ctypeslib.as_array(binding().llama_get_logits_ith(context.ctx, index), shape=(self._vocab(),))
+
+    def _vocab(self) -> int:
+        return self.generator.n_vocab()
+
+    def greedy_many(self, prompts: list[list[int]], max_new_tokens: int, eos: int | None, parallel: int = 8,
+                    progress=None) -> list[list[int]]:
+        """Greedy continuations of many prompts, `parallel` streams decoded together (each stream's tokens are
+        its own greedy choices; only the batching differs from `greedy`)."""
+        outputs: list[list[int]] = [[] for _ in prompts]
+        prompts = [list(map(int, p)) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        longest = max((len(p) for p in prompts), default=1) + max_new_tokens
+        # a chat template's shared turn is prefilled once per group and shared by every stream's KV cells
+        shared = min(len(os.path.commonprefix(prompts)), min((len(p) for p in prompts), default=1) - 1)
+        context, batch = self._parallel(min(parallel, max(len(prompts), 1)), longest)
+        lib = binding()
+        try:
+            for start in range(0, len(order), parallel):
+                group = order[start : start + parallel]
+                context.kv_cache_clear()
+                if shared > 0:
+                    head = prompts[group[0]][:shared]
+                    for at in range(0, shared, 512):
+                        self._decode(context, batch, [(t, at + j, 0, False) for j, t in enumerate(head[at : at + 512])])
+                    for s in range(1, len(group)):
+                        lib.llama_memory_seq_cp(context.memory, 0, s, 0, shared)
+                nexts = {s: int(np.argmax(self._prefill(context, batch, prompts[i][shared:], s, shared)))
+                         for s, i in enumerate(group)}
+                active = [s for s in nexts if nexts[s] != eos]
+                for step in range(max_new_tokens):
+                    for s in active:
+                        outputs[group[s]].append(nexts[s])
+                    if step == max_new_tokens - 1 or not active:
+                        break
+                    self._decode(context, batch, [(nexts[s], len(prompts[group[s]]) + step, s, True) for s in active])
+                    nexts.update({s: int(np.argmax(self._row(context, k))) for k, s in enumerate(active)})
+                    active = [s for s in active if nexts[s] != eos]
+                if progress:
+                    progress(min(start + parallel, len(prompts)), len(prompts))
+        finally:
+            context.close()
+            batch.close()
+        return outputs
+
+    def measure_parallel(self, prompt_ids: torch.Tensor, streams: int, decode_steps: int,
+                         repeats: int) -> LatencyFigures:
+        """`streams` copies of the prompt prefilled (ttft: all of them), then decode steps of one token per
+        stream together (tpot: one step, for every stream); medians over repeats after a warm-up."""
+        prompt = list(map(int, prompt_ids.tolist()))
+        context, batch = self._parallel(streams, len(prompt) + decode_steps + 1)
+        try:
+            prefill_ms, decode_ms = [], []
+            for _ in range(repeats + 1):
+                context.kv_cache_clear()
+                began = time.perf_counter()
+                for s in range(streams):
+                    self._prefill(context, batch, prompt, s)
+                prefill_ms.append((time.perf_counter() - began) * 1000)
+                for step in range(decode_steps):
+                    began = time.perf_counter()
+                    self._decode(context, batch, [(prompt[step % len(prompt)], len(prompt) + step, s, True)
+                                                  for s in range(streams)])
+                    decode_ms.append((time.perf_counter() - began) * 1000)
+            # the first repeat warms up
+            return LatencyFigures(streams, median(prefill_ms[1:]), median(decode_ms[decode_steps:]))
+        finally:
+            context.close()
+            batch.close()
+
     # --- speed ---
 
     def measure_latency(self, prompt_ids: torch.Tensor, decode_steps: int, repeats: int) -> LatencyFigures:
