@@ -161,16 +161,16 @@ def _artifact(plan: dict) -> Path | None:
 def deployable(record: dict, key: str) -> None:
     """The file a team would ship: the recommended plan's artifact (GGUF for llama.cpp plans, safetensors for
     torch plans) with its sha256, and the compression disclosure card that goes with it."""
-    plans = [(i, p) for i, p in enumerate(record["plans"]) if is_ok(p) and _artifact(p)]
+    plans = [p for p in record["plans"] if is_ok(p) and _artifact(p)]
     if not plans:
         st.caption("No compressed model file was kept for this run (keep artifacts was off, or it is a shape).")
         return
     recommended = (record.get("recommendation") or {}).get("plan")
-    names = [p["plan"] for _, p in plans]
+    names = [p["plan"] for p in plans]
     index = names.index(recommended) if recommended in names else 0
     chosen = st.selectbox("Plan", names, index=index, key=f"{key}_artifact_plan",
                           format_func=lambda n: n + (" (recommended)" if n == recommended else ""))
-    plan = next(p for _, p in plans if p["plan"] == chosen)
+    plan = plans[names.index(chosen)]
     path = _artifact(plan)
     runtime = plan["runtime"]
     st.caption(f"{path.name} · {path.stat().st_size / 1e6:,.1f} MB · runs in {runtime_label(plan)} · "

@@ -19,10 +19,6 @@ from engine.runtimes.llamacpp import GgufModel, header_tensor_bytes, sha256
 LLAMACPP_PATH = "llama.cpp decode, batch N = N parallel sequences in one KV cache (as llama-server -np N)"
 
 
-def runtime_of(model) -> str:
-    return getattr(model, "runtime", "torch")
-
-
 def latency_rows(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int, device: str,
                  paths: tuple[str, ...], progress=lambda message: None, skipped: list | None = None) -> list[dict]:
     """The measured latency rows of a plan, in its runtime (see measure_paths for the torch paths)."""

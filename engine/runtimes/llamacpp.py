@@ -21,6 +21,7 @@ import gguf
 import numpy as np
 import torch
 
+from engine.evaluation.forward import shared_prefix_length
 from engine.measure.latency import LatencyFigures
 from engine.measure.timing import median
 
@@ -46,14 +47,6 @@ def binding():
     # llama.cpp logs every tensor it quantizes and loads; errors still show (the plan's notes say the rest).
     logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
     return llama_cpp
-
-
-def available() -> bool:
-    try:
-        binding()
-    except RuntimeMissing:
-        return False
-    return True
 
 
 def version() -> str:
@@ -130,11 +123,7 @@ def sha256(path: Path) -> str:
 def header_tensor_bytes(path: Path) -> int:
     """Bytes of every tensor as the GGUF header describes it (type and shape), counted independently of
     the file's size: the file adds its header, metadata and alignment padding."""
-    total = 0
-    for tensor in gguf.GGUFReader(str(path)).tensors:
-        block, type_bytes = gguf.GGML_QUANT_SIZES[tensor.tensor_type]
-        total += int(np.prod([int(d) for d in tensor.shape])) // block * type_bytes
-    return total
+    return sum(int(tensor.n_bytes) for tensor in gguf.GGUFReader(str(path)).tensors)
 
 
 @dataclass
@@ -182,12 +171,7 @@ class GgufModel:
         """Evaluate `tokens`, reusing the KV cache of the longest prefix the context already holds (a chat
         template's shared turn), as llama.cpp's server does; the last `keep_last` positions are always
         evaluated again so their logits are fresh."""
-        held = llm.input_ids[: llm.n_tokens].tolist()
-        common = 0
-        for a, b in zip(held, tokens[: len(tokens) - keep_last]):
-            if a != b:
-                break
-            common += 1
+        common = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens[: len(tokens) - keep_last])
         llm.n_tokens = common  # eval() drops the cache beyond it
         llm.eval(tokens[common:])
 
@@ -277,7 +261,7 @@ class GgufModel:
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         longest = max((len(p) for p in prompts), default=1) + max_new_tokens
         # a chat template's shared turn is prefilled once per group and shared by every stream's KV cells
-        shared = min(len(os.path.commonprefix(prompts)), min((len(p) for p in prompts), default=1) - 1)
+        shared = shared_prefix_length(prompts)
         context, batch = self._parallel(min(parallel, max(len(prompts), 1)), longest)
         lib = binding()
         try:
