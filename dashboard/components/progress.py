@@ -111,9 +111,9 @@ def _plans(rows: list[dict], progress: dict) -> None:
 
 
 def bar_text(stage: str, progress: dict) -> str:
-    """'evaluating accuracy: generating 24 / 64 prompts', or training steps with loss and time left."""
+    """'evaluating accuracy: answering 24 / 64 prompts', or training steps with loss and time left."""
     what = progress.get("prompt_stage") or ""
-    unit = "prompts" if what in ("generating", "scoring") else "steps"
+    unit = "prompts" if what == "answering" else "steps"
     text = f"{stage}: {what} {progress.get('done', 0)} / {progress.get('total', 0)} {unit}"
     detail = progress.get("detail") or {}
     if isinstance(detail.get("loss"), int | float):

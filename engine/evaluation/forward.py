@@ -1,8 +1,7 @@
-"""The forward passes behind every prompt metric, each done once per plan:
-
-- `generate`: batched greedy continuations (prompts sorted by length);
-- `score`: teacher-forced passes over prompt + continuation, handing each sequence's
-  next-token log-probabilities at the continuation positions to a callback.
+"""The forward passes behind every prompt metric, done once per plan by `answer`: per batch of
+prompts (sorted by length), each prompt is prefilled once, and its greedy continuation and the
+teacher-forced continuations the metrics need (a reference, the baseline's output, each choice)
+all start from copies of that KV cache.
 
 Chat-templated prompts share a long common prefix (the template's system turn). It is run
 once per model and its KV cache reused by every batch, so no forward pass repeats it; rows
@@ -51,7 +50,7 @@ class PrefixCache:
         self.cache = None
         if prefix:
             with torch.no_grad():
-                self.cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
+                self.cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True).cache
 
     def for_batch(self, size: int):
         if self.cache is None:
@@ -78,12 +77,33 @@ def _layout(rests: list[list[int]], prefix_len: int, pad: int):
     return ids, mask
 
 
+def _continuation_rows(conts: list[list[int]], last: torch.Tensor, cached: torch.Tensor, pad: int):
+    """Teacher-forcing rows that continue cached prompts: [the prompt's last token][continuation minus its
+    last token], right-padded; the mask over [cached prompt][row]; positions from the prompt's last token
+    (`cached` is the mask of what the cache holds: every prompt token but the last)."""
+    width = max(len(c) for c in conts)
+    ids = torch.full((len(conts), width), pad, dtype=torch.long)
+    new = torch.zeros((len(conts), width), dtype=torch.long)
+    for row, cont in enumerate(conts):
+        ids[row, : len(cont)] = torch.tensor([int(last[row])] + cont[:-1])
+        new[row, : len(cont)] = 1
+    return ids, torch.cat([cached, new], dim=1), cached.sum(-1, keepdim=True) + torch.arange(width)
+
+
 @torch.no_grad()  # not inference_mode: quanto tensors cannot run under it
-def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, device: str,
-             batch_size: int = 16, progress=None) -> list[list[int]]:
-    """Greedy continuations (token ids, cut at end of sequence) for every prompt."""
-    if not isinstance(model, torch.nn.Module):  # another runtime (llama.cpp): its parallel streams
-        return model.greedy_many(prompts, max_new_tokens, tokenizer.eos_token_id, min(batch_size, 64), progress)
+def answer(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, device: str, continuations, on_rows,
+           batch_size: int = 16, progress=None) -> list[list[int]]:
+    """Greedy continuations (token ids, cut at end of sequence) of every prompt, and teacher-forced
+    log-probabilities of the continuations `continuations(i, output)` asks for prompt i given its output.
+
+    Each prompt is prefilled once: generation and every teacher-forced continuation start from copies of
+    its KV cache. `on_rows(i, j, logp)` gets the float32 log-softmax rows that predict each token of
+    prompt i's j-th continuation ([len(continuation), vocab]). A model of another runtime (llama.cpp) does
+    the same through its own parallel streams.
+    """
+    if not isinstance(model, torch.nn.Module):
+        return model.answer(prompts, max_new_tokens, tokenizer.eos_token_id, continuations, on_rows,
+                            parallel=min(batch_size, 64), progress=progress)
     pad = pad_id(tokenizer)
     p = shared_prefix_length(prompts)
     prefix = PrefixCache(model, prompts[0][:p] if p else [], device)
@@ -92,55 +112,37 @@ def generate(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, de
     done = 0
     for batch in _batches(order, batch_size):
         rests, mask = _layout([prompts[i][p:] for i in batch], p, pad)
+        positions = (mask.cumsum(-1) - 1).clamp_min(0)
+        cache = prefix.for_batch(len(batch))
+        if rests.shape[1] > 1:  # the prompts but their last token: what generation and scoring share
+            cache = model(input_ids=rests[:, :-1].to(device), attention_mask=mask[:, :-1].to(device),
+                          position_ids=positions[:, p:-1].to(device), past_key_values=cache, use_cache=True,
+                          logits_to_keep=1).cache
         ids = torch.cat([torch.tensor([prefix.prefix] * len(batch), dtype=torch.long).reshape(len(batch), p), rests],
                         dim=1)
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
-                             past_key_values=prefix.for_batch(len(batch)), max_new_tokens=max_new_tokens,
+                             past_key_values=copy.deepcopy(cache), max_new_tokens=max_new_tokens,
                              pad_token_id=pad, temperature=None, top_p=None, top_k=None)
         for row, i in enumerate(batch):
             tokens = out[row, ids.shape[1]:].tolist()
             if tokenizer.eos_token_id in tokens:
                 tokens = tokens[: tokens.index(tokenizer.eos_token_id)]
             outputs[i] = tokens
+        wanted = [(row, i, j, cont) for row, i in enumerate(batch)
+                  for j, cont in enumerate(continuations(i, outputs[i]))]
+        for chunk in _batches(list(range(len(wanted))), batch_size):
+            rows = torch.tensor([wanted[k][0] for k in chunk])
+            conts = [wanted[k][3] for k in chunk]
+            chunk_cache = copy.deepcopy(cache) if cache is not None else None
+            if chunk_cache is not None:
+                chunk_cache.batch_select_indices(rows.to(device))
+            cont_ids, cont_mask, cont_pos = _continuation_rows(conts, rests[rows, -1], mask[rows, :-1], pad)
+            logits = model(input_ids=cont_ids.to(device), attention_mask=cont_mask.to(device),
+                           position_ids=cont_pos.to(device), past_key_values=chunk_cache).logits
+            for at, k in enumerate(chunk):
+                _row, i, j, cont = wanted[k]
+                on_rows(i, j, torch.log_softmax(logits[at, : len(cont)].float(), dim=-1).cpu())
         done += len(batch)
         if progress:
             progress(done, len(prompts))
     return outputs
-
-
-@torch.no_grad()  # not inference_mode: quanto tensors cannot run under it
-def score(model, sequences: list[tuple[list[int], list[int]]], device: str, on_rows, pad: int,
-          batch_size: int = 16, progress=None) -> None:
-    """Teacher-forced pass: `on_rows(k, logp)` gets, for sequence k = (prompt, continuation),
-    the float32 log-softmax rows that predict each continuation token ([len(continuation), vocab]).
-
-    Continuations end every row, so the output head runs only over the last positions
-    (`logits_to_keep`), not over the prompts. A model of another runtime scores each sequence from its
-    own logits, and hands the same rows to `on_rows`.
-    """
-    if not isinstance(model, torch.nn.Module):
-        for done, (prompt, continuation) in enumerate(sequences, 1):
-            tokens = prompt + continuation  # the rows that predict each continuation token:
-            rows = torch.from_numpy(model.logits(tokens[:-1], first=len(prompt) - 1))
-            on_rows(done - 1, torch.log_softmax(rows, dim=-1))
-            if progress:
-                progress(done, len(sequences))
-        return
-    p = shared_prefix_length([s[0] for s in sequences])
-    prefix = PrefixCache(model, sequences[0][0][:p] if p else [], device)
-    order = sorted(range(len(sequences)), key=lambda k: -sum(map(len, sequences[k])))
-    done = 0
-    for batch in _batches(order, batch_size):
-        rests, mask = _layout([sequences[k][0][p:] + sequences[k][1] for k in batch], p, pad)
-        keep = max(len(sequences[k][1]) for k in batch) + 1
-        positions = (mask.cumsum(-1) - 1).clamp_min(0)[:, p:]
-        logits = model(input_ids=rests.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                       past_key_values=prefix.for_batch(len(batch)), logits_to_keep=keep).logits
-        for row, k in enumerate(batch):
-            length = len(sequences[k][1])
-            # logits[:, j] predicts the token after position width-keep+j: the continuation fills the last slots.
-            rows = logits[row, keep - 1 - length : keep - 1].float()
-            on_rows(k, torch.log_softmax(rows, dim=-1).cpu())
-        done += len(batch)
-        if progress:
-            progress(done, len(sequences))

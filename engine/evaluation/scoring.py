@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from engine.evaluation.forward import chat_prompt_ids, generate, pad_id, score
+from engine.evaluation.forward import answer, chat_prompt_ids
 from engine.evaluation.prompts import PromptSet
 
 TOP_K = 256
@@ -74,43 +74,37 @@ class PromptEvaluator:
         chat = bool(getattr(self.tokenizer, "chat_template", None))
         return self.tokenizer(text if chat else " " + text, add_special_tokens=False).input_ids
 
-    def _targets(self, outputs: list[list[int]]) -> list[tuple[str, list[int]]]:
-        """The continuation each prompt is teacher-forced on: its reference, else the baseline's output."""
-        targets = []
-        for item, output in zip(self.prompts.items, outputs):
-            if item.reference is not None:
-                targets.append(("choice" if item.choices else "reference", self._encode(item.reference)))
-            else:
-                targets.append(("baseline_output", output or [self.tokenizer.eos_token_id]))
-        return targets
+    def _continuations(self, i: int, source: list[int]) -> list[tuple[str | None, list[int]]]:
+        """What prompt i is teacher-forced on, as (choice name, tokens): first its target (the reference,
+        else the baseline's output `source`), then every other choice."""
+        item = self.prompts.items[i]
+        if item.reference is None:
+            target = (None, source or [self.tokenizer.eos_token_id])
+        else:
+            target = (item.reference if item.choices else None, self._encode(item.reference))
+        return [target] + [(c, self._encode(c)) for c in item.choices or () if c != item.reference]
 
     def evaluate(self, model) -> list[ItemOutcome]:
-        """Generate, then one teacher-forced pass over every target and choice."""
-        outputs = generate(model, self.tokenizer, self.prompt_ids, self.max_new_tokens, self.device,
-                           self.batch_size, lambda d, t: self.progress("generating", d, t))
+        """Generate and teacher-force every target and choice, each prompt prefilled once."""
         is_baseline = self.baseline is None
-        source = outputs if is_baseline else [o.output_tokens for o in self.baseline]
-        targets = self._targets(source)
-        results = [ItemOutcome(out, self.tokenizer.decode(out, skip_special_tokens=True).strip(), kind)
-                   for out, (kind, _) in zip(outputs, targets)]
-        sequences, owners = [], []  # owner: (item, choice number or None for the target)
-        for i, (item, (_kind, ids)) in enumerate(zip(self.prompts.items, targets)):
-            sequences.append((self.prompt_ids[i], ids))
-            owners.append((i, None))
-            for c, choice in enumerate(item.choices or ()):
-                if choice != item.reference:
-                    sequences.append((self.prompt_ids[i], self._encode(choice)))
-                    owners.append((i, c))
+        results: list[ItemOutcome | None] = [None] * len(self.prompt_ids)
+        asked: dict[int, list[tuple[str | None, list[int]]]] = {}
         choice_scores: dict[int, dict[str, float]] = {}
 
-        def on_rows(k: int, logp: torch.Tensor) -> None:
-            i, c = owners[k]
-            item, ids = self.prompts.items[i], sequences[k][1]
+        def continuations(i: int, output: list[int]) -> list[list[int]]:
+            source = output if is_baseline else self.baseline[i].output_tokens
+            asked[i] = self._continuations(i, source)
+            item = self.prompts.items[i]
+            kind = "baseline_output" if item.reference is None else "choice" if item.choices else "reference"
+            results[i] = ItemOutcome(output, self.tokenizer.decode(output, skip_special_tokens=True).strip(), kind)
+            return [ids for _name, ids in asked[i]]
+
+        def on_rows(i: int, j: int, logp: torch.Tensor) -> None:
+            name, ids = asked[i][j]
             token_logp = logp.gather(-1, torch.tensor(ids).unsqueeze(-1)).squeeze(-1)
-            if item.choices:
-                name = item.reference if c is None else item.choices[c]
+            if name is not None:
                 choice_scores.setdefault(i, {})[name] = token_logp.sum().item()
-            if c is not None:
+            if j > 0:
                 return
             if is_baseline:
                 top = logp.topk(min(TOP_K, logp.shape[-1]), dim=-1)
@@ -120,8 +114,8 @@ class PromptEvaluator:
             outcome.kl = coarse_kl(self.base_rows[i], logp).tolist()
             outcome.argmax = logp.argmax(-1).tolist()
 
-        score(model, sequences, self.device, on_rows, pad_id(self.tokenizer), self.batch_size,
-              lambda d, t: self.progress("scoring", d, t))
+        answer(model, self.tokenizer, self.prompt_ids, self.max_new_tokens, self.device, continuations, on_rows,
+               self.batch_size, lambda d, t: self.progress("answering", d, t))
         for i, scores in choice_scores.items():
             results[i].chosen = max(scores, key=scores.get)
         if is_baseline:

@@ -40,12 +40,12 @@ def measure_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_ste
 
     def prefill():
         out = model(input_ids=ids, use_cache=True)
-        state["cache"] = out.past_key_values
+        state["cache"] = out.cache
         state["next"] = out.logits[:, -1:].argmax(-1)
 
     def decode_step():
         out = model(input_ids=state["next"], past_key_values=state["cache"], use_cache=True)
-        state["cache"] = out.past_key_values
+        state["cache"] = out.cache
         state["next"] = out.logits[:, -1:].argmax(-1)
 
     prefill()  # warm-up: first-call allocations and kernel selection

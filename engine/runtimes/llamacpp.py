@@ -32,6 +32,7 @@ FILE_TYPES = {
     "q4_k_m": 15, "q4_k_s": 14, "q4_0": 2, "q4_1": 3, "iq4_nl": 25, "iq4_xs": 30, "q3_k_l": 13, "q3_k_m": 12,
     "q3_k_s": 11, "q2_k": 10,
 }
+SCORING_CELLS = 4096  # KV cells for teacher-forced continuations at once (a reference longer than this is refused)
 INSTALL = "llama-cpp-python is not installed: `make setup` builds it (about 10-20 minutes on 2 cores)"
 
 
@@ -126,6 +127,22 @@ def header_tensor_bytes(path: Path) -> int:
     return sum(int(tensor.n_bytes) for tensor in gguf.GGUFReader(str(path)).tensors)
 
 
+def _waves(wanted: list[tuple], streams: int, cells: int):
+    """Continuations in waves of at most `streams` streams and `cells` new KV cells."""
+    wave, used = [], 0
+    for item in wanted:
+        if len(item[-1]) > cells:
+            raise ValueError(f"a continuation of {len(item[-1]):,} tokens is longer than llama.cpp's scoring context "
+                             f"({cells:,} tokens): shorten that reference or choice")
+        if len(wave) == streams or used + len(item[-1]) > cells:
+            yield wave
+            wave, used = [], 0
+        wave.append(item)
+        used += len(item[-1])
+    if wave:
+        yield wave
+
+
 @dataclass
 class GgufModel:
     """A GGUF file in llama.cpp: what a plan in the llama.cpp runtime is measured and evaluated through.
@@ -213,13 +230,13 @@ class GgufModel:
 
     # --- several sequences at once: llama.cpp's parallel slots (what `llama-server -np N` serves) ---
 
-    def _parallel(self, sequences: int, length: int):
-        """A context holding `sequences` streams of up to `length` tokens in one unified KV cache, and a batch."""
+    def _parallel(self, sequences: int, cells: int):
+        """A context holding `sequences` streams in one unified KV cache of `cells` tokens, and a batch."""
         from llama_cpp import _internals  # the binding's own context/batch wrappers (the public Llama is one stream)
 
         lib = binding()
         params = lib.llama_context_default_params()
-        params.n_ctx = sequences * (length + 8)
+        params.n_ctx = cells
         params.n_batch = params.n_ubatch = 512
         params.n_seq_max = sequences
         params.n_threads = params.n_threads_batch = self.threads
@@ -252,17 +269,22 @@ class GgufModel:
     def _vocab(self) -> int:
         return self.generator.n_vocab()
 
-    def greedy_many(self, prompts: list[list[int]], max_new_tokens: int, eos: int | None, parallel: int = 8,
-                    progress=None) -> list[list[int]]:
-        """Greedy continuations of many prompts, `parallel` streams decoded together (each stream's tokens are
-        its own greedy choices; only the batching differs from `greedy`)."""
+    def answer(self, prompts: list[list[int]], max_new_tokens: int, eos: int | None, continuations=None,
+               on_rows=None, parallel: int = 8, progress=None) -> list[list[int]]:
+        """As engine.evaluation.forward.answer: greedy continuations of many prompts, `parallel` streams
+        decoded together (each stream's tokens are its own greedy choices; only the batching differs from
+        `greedy`), then the teacher-forced continuations each prompt asks for, every one a stream sharing the
+        prompt's KV cells (`llama_memory_seq_cp`), logits computed only where a continuation token is predicted."""
         outputs: list[list[int]] = [[] for _ in prompts]
         prompts = [list(map(int, p)) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         longest = max((len(p) for p in prompts), default=1) + max_new_tokens
         # a chat template's shared turn is prefilled once per group and shared by every stream's KV cells
         shared = shared_prefix_length(prompts)
-        context, batch = self._parallel(min(parallel, max(len(prompts), 1)), longest)
+        parallel = min(parallel, max(len(prompts), 1))
+        held = parallel * (longest + 8)  # the group's prompts and outputs; as many cells again for continuations
+        reserve = max(held, SCORING_CELLS)
+        context, batch = self._parallel(2 * parallel, held + reserve)
         lib = binding()
         try:
             for start in range(0, len(order), parallel):
@@ -274,8 +296,9 @@ class GgufModel:
                         self._decode(context, batch, [(t, at + j, 0, False) for j, t in enumerate(head[at : at + 512])])
                     for s in range(1, len(group)):
                         lib.llama_memory_seq_cp(context.memory, 0, s, 0, shared)
-                nexts = {s: int(np.argmax(self._prefill(context, batch, prompts[i][shared:], s, shared)))
-                         for s, i in enumerate(group)}
+                last = {s: self._prefill(context, batch, prompts[i][shared:], s, shared).copy()
+                        for s, i in enumerate(group)}
+                nexts = {s: int(np.argmax(row)) for s, row in last.items()}
                 active = [s for s in nexts if nexts[s] != eos]
                 for step in range(max_new_tokens):
                     for s in active:
@@ -285,6 +308,11 @@ class GgufModel:
                     self._decode(context, batch, [(nexts[s], len(prompts[group[s]]) + step, s, True) for s in active])
                     nexts.update({s: int(np.argmax(self._row(context, k))) for k, s in enumerate(active)})
                     active = [s for s in active if nexts[s] != eos]
+                if continuations is not None:
+                    wanted = [(s, i, j, cont) for s, i in enumerate(group)
+                              for j, cont in enumerate(continuations(i, outputs[i]))]
+                    for wave in _waves(wanted, parallel, reserve):
+                        self._teacher_force(context, batch, wave, parallel, prompts, last, on_rows)
                 if progress:
                     progress(min(start + parallel, len(prompts)), len(prompts))
         finally:
@@ -292,12 +320,33 @@ class GgufModel:
             batch.close()
         return outputs
 
+    def _teacher_force(self, context, batch, wanted, first_stream: int, prompts, last, on_rows) -> None:
+        """Continuations (stream s holding prompt i, j, tokens), each in a stream of its own from
+        `first_stream` on, sharing its prompt's KV cells; `on_rows(i, j, log-softmax rows)` gets the rows that
+        predict each continuation token (the first from the prompt's own last logits, `last[s]`)."""
+        lib = binding()
+        entries, owners = [], []
+        for k, (s, i, _j, cont) in enumerate(wanted):
+            stream = first_stream + k
+            lib.llama_memory_seq_cp(context.memory, s, stream, 0, len(prompts[i]))
+            entries += [(t, len(prompts[i]) + n, stream, True) for n, t in enumerate(cont[:-1])]
+            owners += [k] * (len(cont) - 1)
+        rows: list[list[np.ndarray]] = [[last[s]] for s, _i, _j, _cont in wanted]
+        for at in range(0, len(entries), 512):
+            chunk = entries[at : at + 512]
+            self._decode(context, batch, chunk)
+            for index in range(len(chunk)):
+                rows[owners[at + index]].append(self._row(context, index).copy())
+        for k, (_s, i, j, _cont) in enumerate(wanted):
+            on_rows(i, j, torch.log_softmax(torch.from_numpy(np.stack(rows[k])), dim=-1))
+            lib.llama_memory_seq_rm(context.memory, first_stream + k, -1, -1)
+
     def measure_parallel(self, prompt_ids: torch.Tensor, streams: int, decode_steps: int,
                          repeats: int) -> LatencyFigures:
         """`streams` copies of the prompt prefilled (ttft: all of them), then decode steps of one token per
         stream together (tpot: one step, for every stream); medians over repeats after a warm-up."""
         prompt = list(map(int, prompt_ids.tolist()))
-        context, batch = self._parallel(streams, len(prompt) + decode_steps + 1)
+        context, batch = self._parallel(streams, streams * (len(prompt) + decode_steps + 9))
         try:
             prefill_ms, decode_ms = [], []
             for _ in range(repeats + 1):

@@ -79,4 +79,4 @@ def test_ten_thousand_prompts_are_accepted_and_a_quick_look_runs(tmp_path):
     assert result.exit_code == 0, result.output
     record = json.loads(out.read_text())
     assert record["settings"]["prompts"]["size"] == 4
-    assert "generating" in result.output  # the progress bar
+    assert "answering" in result.output  # the progress bar

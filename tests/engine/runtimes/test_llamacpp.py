@@ -129,7 +129,7 @@ def test_parallel_streams_give_each_prompt_its_own_greedy_output(embedded, f32):
     prompts = [embedded.tokenizer(text, add_special_tokens=False).input_ids
                for text in ("The capital of France is", "One, two, three,", "Water boils at", "The sky is")]
     eos = embedded.tokenizer.eos_token_id
-    together = f32.greedy_many(prompts, 6, eos, parallel=3)
+    together = f32.answer(prompts, 6, eos, parallel=3)
     alone = [f32.greedy(p, 6, eos) for p in prompts]
     assert sum(a == b for a, b in zip(together, alone)) >= 3 and all(len(t) <= 6 for t in together)
     one = f32.measure_latency(torch.arange(100, 132), decode_steps=4, repeats=1)
