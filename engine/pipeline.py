@@ -3,6 +3,7 @@ evaluate against the baseline, price, and store the result the moment it exists.
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from dataclasses import asdict, replace
@@ -145,6 +146,8 @@ class Runner:
             [str(p) for p in self.plans],
         )
         self.run_id = run_id
+        shared = subdir("artifacts") / run_id / "shared"
+        self.ctx = replace(self.ctx, shared_dir=str(shared))
         try:
             self.progress(RunEvent(run_id, "created",
                                    f"run {run_id}: {len(self.plans)} plans on {self.device_info['name']}"))
@@ -153,6 +156,8 @@ class Runner:
             self.store.finish_run(run_id, RunState.CANCELLED)
             self._report(RunEvent(run_id, RunState.CANCELLED, f"run {run_id} cancelled; finished plans are kept"))
             raise
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
         self.store.finish_run(run_id, RunState.DONE, {"recommendation": self._recommend(done)})
         self._report(RunEvent(run_id, RunState.DONE, f"run {run_id} done"))
         return self.store.get_run(run_id)
@@ -256,7 +261,7 @@ class Runner:
         if self.windows is None:
             return AccuracyResult(applicable=False), {}
         text_figures = None
-        if self.prompt_accuracy is None or not self.prompt_accuracy.has_references:
+        if self.prompt_accuracy is None or not self.prompt_accuracy.perplexity_from_references:
             text_figures = self._eval_text_figures(model, position)  # perplexity falls back to evaluation texts
         if self.prompt_accuracy is None:
             return AccuracyResult(**text_figures), {}
@@ -264,13 +269,14 @@ class Runner:
         ppl_keys = ("perplexity", "ppl_delta_pct")  # from the references, else from the evaluation texts
         fields = {k: overall.get(k) for k in AccuracyResult.metric_fields() if k not in ppl_keys}
         ppl = {k: overall[k] for k in ppl_keys}
-        ppl_source = "references"
+        ppl_source, ppl_tokens = "references", self.prompt_accuracy.reference_tokens
         if text_figures is not None:
             ppl, ppl_source = {k: text_figures[k] for k in ppl_keys}, "eval_texts"
+            ppl_tokens = text_figures["eval_tokens"]
         diverged = ppl["perplexity"] is None or ppl["perplexity"] > 1e4
         return AccuracyResult(**fields, **ppl, diverged=diverged, scored_prompts=overall["scored_prompts"],
-                              prompts=overall["prompts"], source="prompts",
-                              perplexity_source=ppl_source, eval_tokens=len(self.windows.input_ids)), slices
+                              prompts=overall["prompts"], source="prompts", perplexity_source=ppl_source,
+                              eval_tokens=ppl_tokens, reference_tokens=self.prompt_accuracy.reference_tokens), slices
 
     def _eval_text_figures(self, model, position: int) -> dict:
         logp = texts.window_log_probs(model, self.windows, self.device)

@@ -64,6 +64,7 @@ class AccuracyResult:
     scored_prompts: int = 0
     source: str = "eval_texts"  # where kl/top-1 come from: eval_texts or prompts
     perplexity_source: str = "eval_texts"  # references (given their prompts) or eval_texts
+    reference_tokens: int = 0  # tokens of the prompts' reference answers (too few: perplexity from eval_texts)
     applicable: bool = True
 
     @classmethod

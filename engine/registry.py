@@ -94,9 +94,9 @@ def apply_steps(model, plan, ctx) -> tuple[StepOutcome, dict]:
     notes: list[str] = []
     extras: dict = {}
     seconds: dict[str, float] = {}
-    for plan_step in plan.steps:
+    for index, plan_step in enumerate(plan.steps):
         began = time.perf_counter()
-        outcome = STEPS[plan_step.name].fn(outcome.model, plan_step, ctx)
+        outcome = STEPS[plan_step.name].fn(outcome.model, plan_step, replace(ctx, step_index=index))
         seconds[str(plan_step)] = time.perf_counter() - began
         notes += outcome.notes
         extras.update(outcome.extras)

@@ -77,6 +77,15 @@ def _layout(rests: list[list[int]], prefix_len: int, pad: int):
     return ids, mask
 
 
+def generated_rows_cover(continuation: list[int], output: list[int], rows: int) -> bool:
+    """Whether the `rows` logits rows kept while generating `output` already predict every token of
+    `continuation`: row t was computed after the prompt and output[:t], so it is the teacher-forced row
+    of any continuation that agrees with the output before t (the baseline's own output, an answer the
+    plan also gave)."""
+    n = len(continuation)
+    return n <= rows and continuation[: n - 1] == output[: n - 1]
+
+
 def _continuation_rows(conts: list[list[int]], last: torch.Tensor, cached: torch.Tensor, pad: int):
     """Teacher-forcing rows that continue cached prompts: [the prompt's last token][continuation minus its
     last token], right-padded; the mask over [cached prompt][row]; positions from the prompt's last token
@@ -97,9 +106,10 @@ def answer(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, devi
     log-probabilities of the continuations `continuations(i, output)` asks for prompt i given its output.
 
     Each prompt is prefilled once: generation and every teacher-forced continuation start from copies of
-    its KV cache. `on_rows(i, j, logp)` gets the float32 log-softmax rows that predict each token of
-    prompt i's j-th continuation ([len(continuation), vocab]). A model of another runtime (llama.cpp) does
-    the same through its own parallel streams.
+    its KV cache, and a continuation the generated output already covers takes generation's own rows.
+    `on_rows(i, j, logp)` gets the float32 log-softmax rows that predict each token of prompt i's j-th
+    continuation ([len(continuation), vocab]). A model of another runtime (llama.cpp) does the same
+    through its own parallel streams.
     """
     if not isinstance(model, torch.nn.Module):
         return model.answer(prompts, max_new_tokens, tokenizer.eos_token_id, continuations, on_rows,
@@ -122,14 +132,22 @@ def answer(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, devi
                         dim=1)
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
                              past_key_values=copy.deepcopy(cache), max_new_tokens=max_new_tokens,
-                             pad_token_id=pad, temperature=None, top_p=None, top_k=None)
+                             pad_token_id=pad, temperature=None, top_p=None, top_k=None,
+                             output_logits=True, return_dict_in_generate=True)
+        steps = torch.stack(out.logits, dim=1)  # [rows, steps, vocab]: row t predicted generated token t
+        wanted = []
         for row, i in enumerate(batch):
-            tokens = out[row, ids.shape[1]:].tolist()
+            tokens = out.sequences[row, ids.shape[1]:].tolist()
             if tokenizer.eos_token_id in tokens:
                 tokens = tokens[: tokens.index(tokenizer.eos_token_id)]
             outputs[i] = tokens
-        wanted = [(row, i, j, cont) for row, i in enumerate(batch)
-                  for j, cont in enumerate(continuations(i, outputs[i]))]
+            valid = min(len(tokens) + 1, steps.shape[1])  # past its end of sequence a row is padding
+            for j, cont in enumerate(continuations(i, tokens)):
+                if generated_rows_cover(cont, tokens, valid):
+                    on_rows(i, j, torch.log_softmax(steps[row, : len(cont)].float(), dim=-1).cpu())
+                else:
+                    wanted.append((row, i, j, cont))
+        del steps, out
         for chunk in _batches(list(range(len(wanted))), batch_size):
             rows = torch.tensor([wanted[k][0] for k in chunk])
             conts = [wanted[k][3] for k in chunk]

@@ -65,6 +65,8 @@ class PromptEvaluator:
         self.batch_size = batch_size
         self.progress = progress or (lambda stage, done, total: None)
         self.prompt_ids = [chat_prompt_ids(tokenizer, item.prompt) for item in prompts.items]
+        self.reference_tokens = sum(len(self._encode(item.reference)) for item in prompts.items
+                                    if item.reference is not None)
         self.baseline: list[ItemOutcome] | None = None
         self.base_rows: dict[int, BaselineRows] = {}
 

@@ -9,6 +9,8 @@ of 256 weights with 6-8 bit sub-block scales; Q4_0/Q8_0 blocks of 32 with one sc
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from engine.registry import CALIBRATION_SOURCES, Param, StepOutcome, resolved_params, step
@@ -27,10 +29,9 @@ def gguf_plan(model, plan_step, ctx) -> StepOutcome:
     params = resolved_params(plan_step)
     file_type = params["type"]
     folder = Path(ctx.artifact_dir)
+    folder.mkdir(parents=True, exist_ok=True)
     threads = ctx.threads or default_threads()
-    own_gguf = Path(ctx.tokenizer_gguf) if ctx.tokenizer_gguf else None
-    source = write_gguf(model, folder / "model-f32.gguf", "f32", name=ctx.model_name or "model",
-                        tokenizer=ctx.tokenizer, tokenizer_gguf=own_gguf)
+    source, shared = _float_gguf(model, ctx, folder)
     path, notes, extras = source, [], {}
     if file_type not in ("f32", "f16", "bf16") and params["calib"] != "none":
         calibration = ctx.calibrate(params["calib"])
@@ -42,10 +43,36 @@ def gguf_plan(model, plan_step, ctx) -> StepOutcome:
         imatrix = None
     if file_type != "f32":
         path = quantize(source, folder / f"model-{file_type}.gguf", file_type, threads, imatrix)
-        source.unlink()
+        if not shared:
+            source.unlink()
+    elif shared:  # the plan's own file (kept or dropped with its folder), the same bytes
+        path = folder / source.name
+        try:
+            os.link(source, path)
+        except OSError:
+            shutil.copyfile(source, path)
     if file_type.endswith(("_k_m", "_k_s", "_k_l", "_k")) and model.config.hidden_size % 256:
         notes.append(f"{model.config.hidden_size}-wide rows are not a multiple of 256: llama.cpp stores those k-quant "
                      "tensors in a fallback type (q5_0/q8_0), so the file is larger than the type's name suggests")
     return StepOutcome(GgufModel(path, threads, file_type=file_type), backend="llama.cpp",
                        kernel_path=f"llama.cpp ggml CPU kernels ({file_type}, {threads} threads)", notes=notes,
                        extras=extras)
+
+
+def _float_gguf(model, ctx, folder: Path) -> tuple[Path, bool]:
+    """The model as an F32 GGUF, and whether the file is the run's shared one: the loaded model, untouched
+    by earlier steps, is written once per run and every GGUF plan quantizes from that file."""
+    own_gguf = Path(ctx.tokenizer_gguf) if ctx.tokenizer_gguf else None
+
+    def write(path: Path) -> Path:
+        return write_gguf(model, path, "f32", name=ctx.model_name or "model", tokenizer=ctx.tokenizer,
+                          tokenizer_gguf=own_gguf)
+
+    if ctx.step_index > 0 or not ctx.shared_dir:
+        return write(folder / "model-f32.gguf"), False
+    shared = Path(ctx.shared_dir) / "model-f32.gguf"
+    if not shared.is_file():
+        partial_file = shared.with_suffix(".partial")
+        write(partial_file)
+        partial_file.replace(shared)  # a file that is there is whole
+    return shared, True

@@ -143,9 +143,13 @@ def evaluation_data(record: dict, prompt_set: dict | None) -> tuple:
                                      f"{', '.join(categories) or 'none'}"))
     acc = (ok_plans(record) or [{}])[0].get("accuracy") or {}
     if acc.get("perplexity_source") == "references":
-        rows.append(("Perplexity measured on", "the reference answers, given their prompts"))
+        rows.append(("Perplexity measured on", f"the reference answers, given their prompts "
+                                               f"({acc.get('eval_tokens', 0):,} tokens)"))
     else:
-        rows.append(("Perplexity measured on", f"sample_data/eval_texts.txt (up to {s.get('eval_tokens')} tokens)"))
+        why = (f"; the reference answers hold only {acc['reference_tokens']:,} tokens, too few for a stable "
+               "perplexity" if acc.get("reference_tokens") else "")
+        rows.append(("Perplexity measured on", f"sample_data/eval_texts.txt (up to {s.get('eval_tokens')} tokens)"
+                                               f"{why}"))
     rows.append(("Calibration data setting", s.get("calibration", "auto")))
     verdict = s.get("verdict") or {}
     if verdict.get("rule"):

@@ -13,7 +13,7 @@ import torch
 
 from engine.measure.decode_paths import measure_paths
 from engine.measure.size import save_artifact, weight_bytes
-from engine.runtimes.llamacpp import GgufModel, header_tensor_bytes, sha256
+from engine.runtimes.llamacpp import GgufModel, sha256
 
 # one label for every batch size, so the throughput curve and the cost at any batch stay on one path
 LLAMACPP_PATH = "llama.cpp decode, batch N = N parallel sequences in one KV cache (as llama-server -np N)"
@@ -35,8 +35,8 @@ def latency_rows(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int
 
 
 def held_bytes(model) -> int:
-    """weight_bytes: the tensors as held for serving (a GGUF's from its header's tensor infos)."""
-    return header_tensor_bytes(model.path) if isinstance(model, GgufModel) else weight_bytes(model)
+    """weight_bytes: the tensors as held for serving (a GGUF's as llama.cpp loaded them)."""
+    return model.tensor_bytes() if isinstance(model, GgufModel) else weight_bytes(model)
 
 
 def save(model, folder: Path, metadata: dict) -> int:

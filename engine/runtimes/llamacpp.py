@@ -21,7 +21,7 @@ import gguf
 import numpy as np
 import torch
 
-from engine.evaluation.forward import shared_prefix_length
+from engine.evaluation.forward import generated_rows_cover, shared_prefix_length
 from engine.measure.latency import LatencyFigures
 from engine.measure.timing import median
 
@@ -122,8 +122,9 @@ def sha256(path: Path) -> str:
 
 
 def header_tensor_bytes(path: Path) -> int:
-    """Bytes of every tensor as the GGUF header describes it (type and shape), counted independently of
-    the file's size: the file adds its header, metadata and alignment padding."""
+    """Bytes of every tensor as the GGUF header describes it (type and shape), read by the `gguf`
+    package: a count independent of llama.cpp's own (`GgufModel.tensor_bytes`) and of the file's size
+    (which adds the header, the metadata and the tokenizer, and alignment padding)."""
     return sum(int(tensor.n_bytes) for tensor in gguf.GGUFReader(str(path)).tensors)
 
 
@@ -196,6 +197,10 @@ class GgufModel:
         """The record's runtime section."""
         return {"name": self.runtime, "version": version(), "threads": self.threads, "artifact": str(self.path),
                 "artifact_sha256": sha256(self.path), "file_type": self.file_type}
+
+    def tensor_bytes(self) -> int:
+        """Bytes of every tensor as llama.cpp loaded them (`llama_model_size`): the weights a server holds."""
+        return int(binding().llama_model_size(self.generator.model))
 
     # --- accuracy: log-probabilities from the file's own logits ---
 
@@ -273,8 +278,9 @@ class GgufModel:
                on_rows=None, parallel: int = 8, progress=None) -> list[list[int]]:
         """As engine.evaluation.forward.answer: greedy continuations of many prompts, `parallel` streams
         decoded together (each stream's tokens are its own greedy choices; only the batching differs from
-        `greedy`), then the teacher-forced continuations each prompt asks for, every one a stream sharing the
-        prompt's KV cells (`llama_memory_seq_cp`), logits computed only where a continuation token is predicted."""
+        `greedy`), then the teacher-forced continuations each prompt asks for: from the rows kept while
+        generating where the output covers them, else each a stream sharing the prompt's KV cells
+        (`llama_memory_seq_cp`), logits computed only where a continuation token is predicted."""
         outputs: list[list[int]] = [[] for _ in prompts]
         prompts = [list(map(int, p)) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -296,9 +302,10 @@ class GgufModel:
                         self._decode(context, batch, [(t, at + j, 0, False) for j, t in enumerate(head[at : at + 512])])
                     for s in range(1, len(group)):
                         lib.llama_memory_seq_cp(context.memory, 0, s, 0, shared)
-                last = {s: self._prefill(context, batch, prompts[i][shared:], s, shared).copy()
+                # row t of a stream: the logits after its prompt and t generated tokens (kept for scoring)
+                rows = {s: [self._prefill(context, batch, prompts[i][shared:], s, shared).copy()]
                         for s, i in enumerate(group)}
-                nexts = {s: int(np.argmax(row)) for s, row in last.items()}
+                nexts = {s: int(np.argmax(kept[0])) for s, kept in rows.items()}
                 active = [s for s in nexts if nexts[s] != eos]
                 for step in range(max_new_tokens):
                     for s in active:
@@ -306,13 +313,20 @@ class GgufModel:
                     if step == max_new_tokens - 1 or not active:
                         break
                     self._decode(context, batch, [(nexts[s], len(prompts[group[s]]) + step, s, True) for s in active])
-                    nexts.update({s: int(np.argmax(self._row(context, k))) for k, s in enumerate(active)})
+                    for k, s in enumerate(active):
+                        rows[s].append(self._row(context, k).copy())
+                        nexts[s] = int(np.argmax(rows[s][-1]))
                     active = [s for s in active if nexts[s] != eos]
                 if continuations is not None:
-                    wanted = [(s, i, j, cont) for s, i in enumerate(group)
-                              for j, cont in enumerate(continuations(i, outputs[i]))]
+                    wanted = []
+                    for s, i in enumerate(group):
+                        for j, cont in enumerate(continuations(i, outputs[i])):
+                            if generated_rows_cover(cont, outputs[i], len(rows[s])):
+                                on_rows(i, j, torch.log_softmax(torch.from_numpy(np.stack(rows[s][: len(cont)])), -1))
+                            else:
+                                wanted.append((s, i, j, cont))
                     for wave in _waves(wanted, parallel, reserve):
-                        self._teacher_force(context, batch, wave, parallel, prompts, last, on_rows)
+                        self._teacher_force(context, batch, wave, parallel, prompts, rows, on_rows)
                 if progress:
                     progress(min(start + parallel, len(prompts)), len(prompts))
         finally:
@@ -320,10 +334,10 @@ class GgufModel:
             batch.close()
         return outputs
 
-    def _teacher_force(self, context, batch, wanted, first_stream: int, prompts, last, on_rows) -> None:
+    def _teacher_force(self, context, batch, wanted, first_stream: int, prompts, generated, on_rows) -> None:
         """Continuations (stream s holding prompt i, j, tokens), each in a stream of its own from
         `first_stream` on, sharing its prompt's KV cells; `on_rows(i, j, log-softmax rows)` gets the rows that
-        predict each continuation token (the first from the prompt's own last logits, `last[s]`)."""
+        predict each continuation token (the first is the prompt's own last row, `generated[s][0]`)."""
         lib = binding()
         entries, owners = [], []
         for k, (s, i, _j, cont) in enumerate(wanted):
@@ -331,7 +345,7 @@ class GgufModel:
             lib.llama_memory_seq_cp(context.memory, s, stream, 0, len(prompts[i]))
             entries += [(t, len(prompts[i]) + n, stream, True) for n, t in enumerate(cont[:-1])]
             owners += [k] * (len(cont) - 1)
-        rows: list[list[np.ndarray]] = [[last[s]] for s, _i, _j, _cont in wanted]
+        rows: list[list[np.ndarray]] = [[generated[s][0]] for s, _i, _j, _cont in wanted]
         for at in range(0, len(entries), 512):
             chunk = entries[at : at + 512]
             self._decode(context, batch, chunk)

@@ -45,6 +45,18 @@ def test_baseline_is_exact_and_int2_is_far_below_int8(record):
     assert int2["generation_agreement"] < int8["generation_agreement"]
 
 
+def test_perplexity_on_a_few_answer_tokens_falls_back_to_the_evaluation_texts(record):
+    """A dozen short references hold far fewer tokens than a stable perplexity needs: the run measures it on
+    the evaluation texts, counts both, and the report says why."""
+    from engine.evaluation.plan_eval import MIN_REFERENCE_TOKENS
+    from engine.reports import facts
+
+    acc = record["plans"][0]["accuracy"]
+    assert 0 < acc["reference_tokens"] < MIN_REFERENCE_TOKENS and acc["perplexity_source"] == "eval_texts"
+    assert acc["eval_tokens"] > acc["reference_tokens"]
+    assert "too few for a stable perplexity" in str(facts.evaluation_data(record, None))
+
+
 def test_calibration_prompts_never_score_themselves(record):
     info = record["settings"]["prompts"]
     assert info["calibration"] + info["evaluation"] == info["size"] and info["calibration"] > 0
