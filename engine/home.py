@@ -20,3 +20,13 @@ def subdir(name: str) -> Path:
     path = home() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def flush_to_disk(path: Path) -> Path:
+    """Write a file's (or a folder's files') dirty pages out now: left to the kernel, a few hundred MB just
+    written flush in the background while the next plan is timed, and on 2 cores that writeback slowed
+    llama.cpp's decode steps by 20-30%."""
+    for file in [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()):
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+    return path

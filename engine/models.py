@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig
 
-from engine.home import subdir
+from engine.home import flush_to_disk, subdir
 
 DEFAULT_MODEL = "smollm2-135m"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -141,6 +141,7 @@ def _convert_gguf(gguf: Path, target: Path, progress=print) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    flush_to_disk(staging)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 

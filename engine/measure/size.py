@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from engine.home import flush_to_disk
+
 
 def plain_tensors(tensor: torch.Tensor) -> list[torch.Tensor]:
     """The plain tensors that hold a (possibly subclassed, possibly nested) tensor's data."""
@@ -81,6 +83,7 @@ def save_artifact(model, folder: Path, metadata: dict) -> int:
     meta = {**extra, "compecon": json.dumps(metadata), "aliases": json.dumps(aliases)}
     path = folder / "model.safetensors"
     save_file(tensors, str(path), metadata=meta)
+    flush_to_disk(path)  # not in the background while the next plan is timed
     if hasattr(model, "config"):
         model.config.to_json_file(folder / "config.json")
     return sum(p.stat().st_size for p in folder.iterdir() if p.suffix == ".safetensors")

@@ -20,6 +20,8 @@ import gguf
 import numpy as np
 import torch
 
+from engine.home import flush_to_disk
+
 SUPPORTED = ("LlamaForCausalLM",)
 TOKENIZER_PREFIX = "tokenizer."
 FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16}
@@ -148,4 +150,4 @@ def write_gguf(model, path: Path, dtype: str = "f32", name: str = "model", token
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    return path
+    return flush_to_disk(path)

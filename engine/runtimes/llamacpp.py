@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from engine.evaluation.forward import generated_rows_cover, shared_prefix_length
+from engine.home import flush_to_disk
 from engine.measure.latency import LatencyFigures
 from engine.measure.timing import median
 
@@ -81,7 +82,7 @@ def quantize(source: Path, target: Path, file_type: str, threads: int | None = N
     code = lib.llama_model_quantize(str(source).encode(), str(target).encode(), params)
     if code != 0:
         raise RuntimeError(f"llama.cpp could not quantize {source.name} to {file_type} (code {code})")
-    return target
+    return flush_to_disk(target)
 
 
 @torch.no_grad()  # not inference_mode: the model is a plain float transformers model
