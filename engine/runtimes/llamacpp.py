@@ -385,7 +385,8 @@ class GgufModel:
 
     def measure_latency(self, prompt_ids: torch.Tensor, decode_steps: int, repeats: int) -> LatencyFigures:
         """Batch 1: prefill of the prompt (ttft) and single-token decode steps (tpot), medians over
-        repeats after a warm-up, with the threads the plan records."""
+        repeats after one whole untimed repeat (the first touches the KV cache's and compute buffers' pages:
+        a prefill and one step of warm-up left the first timed repeat 20% slow), with the plan's threads."""
         if self._timer is None:
             self._timer = self._context(False)
         llm = self._timer
@@ -398,13 +399,11 @@ class GgufModel:
             llm.eval(prompt)
             return (time.perf_counter() - began) * 1000
 
-        prefill()  # warm-up
-        llm.eval(feed[:1])
         prefill_ms, decode_ms = [], []
-        for _ in range(repeats):
+        for _ in range(repeats + 1):
             prefill_ms.append(prefill())
             for step in range(decode_steps):
                 began = time.perf_counter()
                 llm.eval([feed[step]])
                 decode_ms.append((time.perf_counter() - began) * 1000)
-        return LatencyFigures(1, median(prefill_ms), median(decode_ms))
+        return LatencyFigures(1, median(prefill_ms[1:]), median(decode_ms[decode_steps:]))  # the first warms up
