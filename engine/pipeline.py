@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from engine.cost import assumptions, cost_result, price_rows, training_economics
-from engine.evaluation import texts
+from engine.evaluation import paired, texts
 from engine.evaluation.calibration import Calibration, build_calibration
 from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptSet
@@ -128,6 +128,12 @@ class Runner:
         if self.should_cancel():
             raise RunCancelled("cancelled by the user")
 
+    def _min_detectable(self) -> float | None:
+        """What this prompt set can resolve in task accuracy (points), from its scored prompts' count."""
+        if self.prompt_accuracy is None:
+            return None
+        return paired.min_detectable_delta_pts(sum(i.reference is not None for i in self.prompt_accuracy.prompts.items))
+
     def _prompt_progress(self, stage: str, done: int, total: int, detail: dict | None = None) -> None:
         self.progress(ProgressEvent(stage, done, total, self.position, detail))
 
@@ -142,7 +148,9 @@ class Runner:
             {**asdict(self.settings), "cost": asdict(self.costs), "bandwidth": self.bandwidth,
              "prompts": self.prompt_info, "verdict": {"metric": self.tolerance.metric,
                                                       "tolerance_pct": self.tolerance.pct,
-                                                      "rule": self.tolerance.describe()}},
+                                                      "rule": self.tolerance.describe(),
+                                                      "method": paired.METHOD,
+                                                      "min_detectable_delta_pts": self._min_detectable()}},
             [str(p) for p in self.plans],
         )
         self.run_id = run_id
@@ -245,8 +253,9 @@ class Runner:
             return None
         metric = self.tolerance.metric
         value = getattr(acc, metric)
-        base = value if self.base_result is None else getattr(self.base_result.accuracy, metric)
-        return judge(value, base, self.tolerance)
+        if self.base_result is None:  # the baseline against itself: no change, nothing to decide
+            return judge(value, value, self.tolerance, None)
+        return judge(value, getattr(self.base_result.accuracy, metric), self.tolerance, self._changes.get(metric))
 
     def _size(self, model, folder: Path, plan: Plan, extras: dict) -> SizeResult:
         held = runtimes.held_bytes(model)
@@ -259,14 +268,20 @@ class Runner:
                           bits_per_weight=8 * held / params, params=params)
 
     def _accuracy(self, model, position: int) -> tuple[AccuracyResult, dict]:
+        self._changes = {}
         if self.windows is None:
             return AccuracyResult(applicable=False), {}
         text_figures = None
         if self.prompt_accuracy is None or not self.prompt_accuracy.perplexity_from_references:
             text_figures = self._eval_text_figures(model, position)  # perplexity falls back to evaluation texts
+            text_changes = text_figures.pop("changes")
         if self.prompt_accuracy is None:
+            self._changes = text_changes
             return AccuracyResult(**text_figures), {}
         overall, slices, self._prompt_records = self.prompt_accuracy.measure(model)
+        self._changes = overall.pop("changes")
+        if text_figures is not None:
+            self._changes = {**self._changes, "perplexity": text_changes.get("perplexity")}
         ppl_keys = ("perplexity", "ppl_delta_pct")  # from the references, else from the evaluation texts
         fields = {k: overall.get(k) for k in AccuracyResult.metric_fields() if k not in ppl_keys}
         ppl = {k: overall[k] for k in ppl_keys}

@@ -153,9 +153,24 @@ def verdict_metric(record: dict) -> str:
 
 
 def verdict_label(plan: dict) -> str | None:
-    """within | outside, or None when the plan has no verdict."""
-    within = (plan.get("verdict") or {}).get("within")
+    """within | outside | inconclusive, or None when the plan has no verdict (records from before the
+    paired intervals carry only `within`)."""
+    verdict = plan.get("verdict") or {}
+    if verdict.get("state"):
+        return verdict["state"]
+    within = verdict.get("within")
     return None if within is None else ("within" if within else "outside")
+
+
+def interval_text(plan: dict) -> str:
+    """'−0.0 pts [−1.1, +1.1]': the verdict metric's change and its paired 95% interval ('' without one)."""
+    verdict = plan.get("verdict") or {}
+    if not verdict.get("delta_ci95"):
+        return ""
+    unit = {"kl_divergence": " nats", "perplexity": "%"}.get(verdict.get("metric"), " pts")
+    spec = ".4f" if unit == " nats" else "+.1f"
+    lo, hi = verdict["delta_ci95"]
+    return f"{verdict['delta']:{spec}}{unit} [{lo:{spec}}, {hi:{spec}}]"
 
 
 def cost_sentence(record: dict) -> str:

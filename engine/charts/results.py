@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 from engine.charts import style
 from engine.charts.style import BATCH_AXIS, LEGEND_BELOW, TEMPLATE, hover, record_colours
 from engine.metrics import METRICS, Metric
-from engine.records import ok_plans, verdict_metric
+from engine.records import ok_plans, verdict_label, verdict_metric
 
 
 def metric_bars(record: dict, metric_key: str, title: str | None = None, height: int = 340) -> go.Figure | None:
@@ -223,8 +223,8 @@ def best_batch_ring(plan: dict, y_key: str, colour: str) -> go.Scatter | None:
 
 
 def verdict_colour(plan: dict) -> str | None:
-    within = (plan.get("verdict") or {}).get("within")
-    return None if within is None else (style.WITHIN if within else style.OUTSIDE)
+    return {"within": style.WITHIN, "outside": style.OUTSIDE, "inconclusive": style.UNDECIDED}.get(
+        verdict_label(plan))
 
 
 def compare_runs(records: list[dict], metric_key: str, height: int = 380) -> go.Figure | None:

@@ -13,7 +13,7 @@ from engine.metrics import Metric
 BASELINE_COLOUR = "#64748b"
 PLAN_COLOURS = ("#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#ec4899", "#84cc16",
                 "#a16207", "#0f766e")
-WITHIN, OUTSIDE = "#16a34a", "#dc2626"
+WITHIN, OUTSIDE, UNDECIDED = "#16a34a", "#dc2626", "#d97706"  # verdict: within, outside, inconclusive
 FONT = "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 
 pio.templates["compecon"] = go.layout.Template(

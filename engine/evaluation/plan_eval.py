@@ -5,7 +5,7 @@ from __future__ import annotations
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.scoring import PromptEvaluator
 from engine.evaluation.slices import slice_members
-from engine.evaluation.summary import answer, correctness, figures, with_deltas
+from engine.evaluation.summary import answer, changes, correctness, figures, with_deltas
 
 # Perplexity over a few dozen answer tokens moves by several percent between plans that agree (+3.6% for a
 # Q8_0 file on the 40 reference tokens of 64 sample prompts, +0.8% on 2,040 evaluation-text tokens): below
@@ -48,6 +48,7 @@ class PromptAccuracy:
         if is_baseline:
             self.base_figures, self.base_slices, self.base_correct = overall, per_slice, correct
         overall = with_deltas(overall, self.base_figures)
+        overall["changes"] = changes(self.everyone, outcomes, baseline, rows, correct, self.base_correct)
         per_slice = {name: with_deltas(f, self.base_slices[name]) for name, f in per_slice.items()}
         records = []
         for i, (item, outcome) in enumerate(zip(self.prompts.items, outcomes)):

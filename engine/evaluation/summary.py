@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
+from engine.evaluation import paired
 from engine.evaluation.metric_modules import compute
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.scoring import BaselineRows, ItemOutcome
@@ -50,6 +52,32 @@ def figures(subset: list[int], outcomes: list[ItemOutcome], baseline: list[ItemO
         "task_accuracy": sum(scored) / len(scored) if scored else None,
         "scored_prompts": len(scored),
     }
+
+
+def changes(subset: list[int], outcomes: list[ItemOutcome], baseline: list[ItemOutcome],
+            base_rows: dict[int, BaselineRows], correct: dict[int, bool],
+            base_correct: dict[int, bool]) -> dict[str, paired.Change]:
+    """Each prompt metric's change against the baseline over `subset`, with its paired 95% interval."""
+    out: dict[str, paired.Change] = {}
+    scored = [i for i in subset if i in correct and i in base_correct]
+    if scored:
+        plan_right, base_right = [correct[i] for i in scored], [base_correct[i] for i in scored]
+        change = paired.mean_difference(list(map(float, plan_right)), list(map(float, base_right)), scale=100)
+        out["task_accuracy"] = replace(change, p_value=paired.mcnemar(base_right, plan_right))
+    with_kl = [i for i in subset if outcomes[i].kl]
+    if with_kl:
+        out["kl_divergence"] = paired.ratio([sum(outcomes[i].kl) for i in with_kl],
+                                            [len(outcomes[i].kl) for i in with_kl])
+    agree = sum(sum(a == b for a, b in zip(outcomes[i].argmax, base_rows[i].argmax.tolist())) for i in subset)
+    out["top1_agreement"] = paired.share_change(agree, sum(len(outcomes[i].argmax) for i in subset))
+    same = sum(outcomes[i].output_tokens == baseline[i].output_tokens for i in subset)
+    out["generation_agreement"] = paired.share_change(same, len(subset))
+    with_nll = [i for i in subset if outcomes[i].nll and baseline[i].nll]
+    if with_nll:
+        out["perplexity"] = paired.perplexity_change([sum(outcomes[i].nll) for i in with_nll],
+                                                     [sum(baseline[i].nll) for i in with_nll],
+                                                     [len(outcomes[i].nll) for i in with_nll])
+    return out
 
 
 def with_deltas(plan: dict, base: dict) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from engine.evaluation import paired
 from engine.home import SAMPLE_DATA
 
 EVAL_TEXTS = SAMPLE_DATA / "eval_texts.txt"
@@ -87,10 +88,17 @@ def compare(plan_logp: torch.Tensor, base_logp: torch.Tensor, targets: torch.Ten
     top1 = (plan_logp.argmax(-1) == base_logp.argmax(-1)).float()
     mean_nll = nll.mean().item()
     ppl = math.exp(mean_nll) if mean_nll < 700 else math.inf
+    base_nll = -base_logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    counts = [targets.shape[-1]] * targets.shape[0]
+    changes = {"kl_divergence": paired.ratio(kl.sum(-1).tolist(), counts),  # by window
+               "top1_agreement": paired.share_change(int(top1.sum().item()), int(top1.numel()))}
+    if math.isfinite(ppl):
+        changes["perplexity"] = paired.perplexity_change(nll.sum(-1).tolist(), base_nll.sum(-1).tolist(), counts)
     return {
         "perplexity": _finite_or_none(ppl),
         "diverged": not math.isfinite(ppl) or ppl > 1e4,
         "kl_divergence": _finite_or_none(kl.mean().item()),
         "top1_agreement": top1.mean().item(),
         "eval_tokens": int(targets.numel()),
+        "changes": changes,
     }

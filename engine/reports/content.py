@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine import __version__
-from engine.records import change, is_ok, ok_plans
+from engine.records import change, is_ok, ok_plans, verdict_label
 from engine.reports import tables
 from engine.reports.environment import generated_at, software
 from engine.reports.explain import slower_than_baseline
@@ -135,12 +135,15 @@ def key_points(record: dict) -> tuple:
             points.append(f"{len(slower)} of {len(done)} compressed plans decode slower than the baseline on this "
                           f"hardware ({', '.join(slower)}), which raises their cost per query.")
     if tables.accuracy_applicable(record):
-        judged = [p for p in done if (p.get("verdict") or {}).get("within") is not None]
-        outside = [p["plan"] for p in judged if not p["verdict"]["within"]]
+        judged = [p for p in done if verdict_label(p) is not None]
+        outside = [p["plan"] for p in judged if verdict_label(p) == "outside"]
+        undecided = [p["plan"] for p in judged if verdict_label(p) == "inconclusive"]
         rule = ((record.get("settings") or {}).get("verdict") or {}).get("rule", "the tolerance")
         if judged:
-            points.append(f"{len(judged) - len(outside)} of {len(judged)} compressed plans stay {rule}"
-                          + (f"; outside: {', '.join(outside)}." if outside else "."))
+            within = len(judged) - len(outside) - len(undecided)
+            points.append(f"{within} of {len(judged)} compressed plans stay {rule} (the whole paired 95% interval)"
+                          + (f"; outside: {', '.join(outside)}" if outside else "")
+                          + (f"; undecided on these prompts: {', '.join(undecided)}" if undecided else "") + ".")
     else:
         points.append("Accuracy was not measured: the model has random weights (shape-only).")
     for p in plans[1:]:

@@ -80,7 +80,7 @@ def savings_cards(run: RunReport) -> str:
             body = f"<dl>{items}</dl>"
         verdict = row.cells.get("verdict")
         badge = (f'<span class="badge {e(verdict.text)}">{e(verdict.text)}</span>'
-                 if verdict and verdict.text in ("within", "outside") else "")
+                 if verdict and verdict.text in ("within", "outside", "inconclusive") else "")
         rec = '<span class="badge rec">recommended</span>' if row.recommended else ""
         cards.append(f'<div class="card" style="--plan:{e(row.colour)}"><div class="name">'
                      f'<span class="swatch" style="background:{e(row.colour)}"></span><code>{e(row.plan)}</code>'

@@ -67,6 +67,7 @@ ul.key-points li { margin: 3px 0; }
 .badge.rec { background: #dcfce7; color: var(--good); }
 .badge.within { background: #dcfce7; color: var(--good); }
 .badge.outside { background: #fee2e2; color: var(--bad); }
+.badge.inconclusive { background: #fef3c7; color: #b45309; }
 .badge.status { background: #fef3c7; color: var(--warn); }
 .good { color: var(--good); font-weight: 600; }
 .bad { color: var(--bad); font-weight: 600; }

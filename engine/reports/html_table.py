@@ -28,7 +28,7 @@ def _cell(column: tables.Column, row: tables.Row, in_slices: bool) -> str:
         if row.note:
             label += f'<span class="badge status">{e(row.status)}</span>'
         return f'<td class="plan">{label}</td>'
-    if column.key == "verdict" and cell and cell.text in ("within", "outside"):
+    if column.key == "verdict" and cell and cell.text in ("within", "outside", "inconclusive"):
         return f'<td><span class="badge {e(cell.text)}">{e(cell.text)}</span></td>'
     classes = " ".join(c for c in ("num" if column.numeric else "", cell.tone if cell else "") if c)
     return f'<td class="{classes}">{e(cell.text if cell else "")}</td>'

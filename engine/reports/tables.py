@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 
 from engine.charts.style import record_colours
 from engine.metrics import METRICS, pct_change
-from engine.records import baseline, change, cost_sentence, is_ok, ok_plans, verdict_label, verdict_metric
+from engine.records import (
+    baseline,
+    change,
+    cost_sentence,
+    interval_text,
+    is_ok,
+    ok_plans,
+    verdict_label,
+    verdict_metric,
+)
 from engine.reports.formatting import num, share, signed, tone, usd
 
 
@@ -63,8 +72,8 @@ def _verdict_cell(plan: dict) -> Cell:
     label = verdict_label(plan)
     if label is None:
         return Cell("n/a")
-    within = label == "within"
-    return Cell(label, 1.0 if within else 0.0, "good" if within else "bad")
+    tone = {"within": "good", "outside": "bad"}.get(label, "")
+    return Cell(label, {"within": 1.0, "outside": 0.0}.get(label, 0.5), tone)
 
 
 PERFORMANCE = (
@@ -227,13 +236,14 @@ def primary_change(record: dict, plan: dict) -> Cell:
     verdict = _verdict_cell(plan)
     if value is None:
         return Cell("n/a")
+    interval = interval_text(plan)  # the change with its paired 95% interval, where the run has one
     if metric.share:
         delta = None if base_value is None else 100 * (value - base_value)
-        return Cell(f"{share(value)} ({signed(delta, 'pts')})", delta, verdict.tone)
+        return Cell(f"{share(value)} ({interval or signed(delta, 'pts')})", delta, verdict.tone)
     if metric.name == "perplexity":
         delta = pct_change(value, base_value)
-        return Cell(f"{value:,.2f} ({signed(delta)})", delta, verdict.tone)
-    return Cell(f"{value:.4f} nats", value, verdict.tone)
+        return Cell(f"{value:,.2f} ({interval or signed(delta)})", delta, verdict.tone)
+    return Cell(f"{value:.4f} nats" + (f" ({interval})" if interval else ""), value, verdict.tone)
 
 
 SAVINGS = (

@@ -23,7 +23,9 @@ CONTEXT = [
     ("prompt_tokens", "cost.prompt_tokens"), ("output_tokens", "cost.output_tokens"),
     ("utilisation", "cost.utilisation"), ("seconds_per_query", "cost.seconds_per_query"),
     ("accuracy_applicable", "accuracy.applicable"), ("perplexity_source", "accuracy.perplexity_source"),
-    ("verdict_metric", "verdict.metric"), ("verdict_within", "verdict.within"), ("seconds", "seconds"),
+    ("verdict_metric", "verdict.metric"), ("verdict_within", "verdict.within"), ("verdict_state", "verdict.state"),
+    ("verdict_delta", "verdict.delta"), ("verdict_p_value", "verdict.p_value"),
+    ("verdict_prompts_needed", "verdict.prompts_needed"), ("seconds", "seconds"),
     ("runtime_version", "runtime.version"), ("threads", "runtime.threads"), ("artifact", "runtime.artifact"),
     ("artifact_sha256", "runtime.artifact_sha256"),
 ]

@@ -16,11 +16,13 @@ def plan_row(plan: dict) -> dict:
            "backend": plan.get("backend") or ""}
     row.update({m.column: m.terminal(plan) for m in terminal_metrics()})
     row["verdict"] = verdict_label(plan) or "-"
+    interval = (plan.get("verdict") or {}).get("delta_ci95")
+    row["change_ci95"] = f"[{interval[0]:+.2f}, {interval[1]:+.2f}]" if interval else "-"
     return row
 
 
 def columns() -> list[str]:
-    return ["plan", "status", "runtime", "backend", *[m.column for m in terminal_metrics()], "verdict"]
+    return ["plan", "status", "runtime", "backend", *[m.column for m in terminal_metrics()], "verdict", "change_ci95"]
 
 
 def render(record: dict) -> str:
@@ -46,7 +48,12 @@ def render(record: dict) -> str:
         lines.append(f"recommendation: {recommendation['reason']}")
     verdict = (record.get("settings") or {}).get("verdict")
     if verdict:
-        lines.append(f"verdict rule: {verdict['rule']}")
+        lines.append(f"verdict rule: {verdict['rule']}, judged on the whole paired 95% interval of the change"
+                     + (f" ({verdict['method']})" if verdict.get("method") else ""))
+        resolves = verdict.get("min_detectable_delta_pts")
+        if resolves:
+            lines.append(f"these prompts resolve task-accuracy changes of about ±{resolves:.1f} pts (if 10% of "
+                         "answers flip); a smaller tolerance needs more prompts")
     return "\n".join(lines + notes)
 
 
