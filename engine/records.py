@@ -35,6 +35,9 @@ class LatencyResult:
     # tokens_per_s, usd_per_1k_queries, roofline_efficiency (batch 1)
     by_batch: tuple = ()
     best_batch: dict | None = None  # cheapest batch size within the acceptable time per token
+    tpot_ms_p10: float | None = None  # the headline row's spread over its timed steps
+    tpot_ms_p90: float | None = None
+    busy: bool = False  # a row was timed while the load exceeded the cores ("measured on a busy machine")
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,7 @@ def measure_paths(model, prompt_ids, batch_sizes, decode_steps: int, repeats: in
                 release_memory(device)
                 skipped.append(f"{path} path, batch {batch}: out of memory on the {device}, left out")
                 continue
-            rows.append({"path": path, "decode_path": label, "batch_size": batch, "ttft_ms": figures.ttft_ms,
-                         "tpot_ms": figures.tpot_ms, "tokens_per_s": figures.tokens_per_s})
+            rows.append({"path": path, "decode_path": label, **figures.row()})
     return rows
 
 
@@ -85,4 +84,6 @@ def latency_result(rows: list[dict], held_bytes: int, kernel_path: str, bandwidt
         roofline_tpot_ms=roofline_tpot_ms(held_bytes, bw), decode_path=first["decode_path"], kernel_path=kernel_path,
         bandwidth_source=bandwidth["source"], by_batch=tuple(rows),
         best_batch=best_batch(headline_rows, max_tpot_ms) if "usd_per_1k_queries" in first else None,
+        tpot_ms_p10=first.get("tpot_ms_p10"), tpot_ms_p90=first.get("tpot_ms_p90"),
+        busy=any(r.get("busy") for r in rows),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from engine.measure.timing import Timer, median
@@ -19,11 +20,24 @@ DECODE_PATH = "transformers eager forward, DynamicCache (plain generate loop)"
 class LatencyFigures:
     batch_size: int
     ttft_ms: float
-    tpot_ms: float
+    tpot_ms: float  # the median decode step
+    tpot_ms_p10: float | None = None  # the spread of the timed steps: how much the figure wobbles
+    tpot_ms_p90: float | None = None
+
+    @classmethod
+    def of(cls, batch_size: int, prefill_ms: list[float], decode_ms: list[float]) -> LatencyFigures:
+        """Medians of the timed samples, with the decode steps' 10th and 90th percentiles."""
+        p10, p90 = np.percentile(decode_ms, [10, 90])
+        return cls(batch_size, median(prefill_ms), median(decode_ms), float(p10), float(p90))
 
     @property
     def tokens_per_s(self) -> float:
         return self.batch_size * 1000.0 / self.tpot_ms
+
+    def row(self) -> dict:
+        """The latency row's figures."""
+        return {"batch_size": self.batch_size, "ttft_ms": self.ttft_ms, "tpot_ms": self.tpot_ms,
+                "tpot_ms_p10": self.tpot_ms_p10, "tpot_ms_p90": self.tpot_ms_p90, "tokens_per_s": self.tokens_per_s}
 
 
 def repeat_prompt(prompt_ids: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
@@ -55,5 +69,5 @@ def measure_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_ste
         prefill_ms.append(timer.time_ms(prefill))
         for _ in range(decode_steps):
             decode_ms.append(timer.time_ms(decode_step))
-    return LatencyFigures(batch_size, median(prefill_ms), median(decode_ms))
+    return LatencyFigures.of(batch_size, prefill_ms, decode_ms)
 

@@ -18,7 +18,7 @@ import os
 import torch
 
 from engine.measure.latency import LatencyFigures, repeat_prompt
-from engine.measure.timing import Timer, median
+from engine.measure.timing import Timer
 
 SERVING_PATH = "static KV cache + CUDA graph replay of the whole decode step"
 COMPILED_PATH = "static KV cache + torch.compile (inductor-fused decode step) + CUDA graph replay"
@@ -132,4 +132,4 @@ def measure_serving_latency(model, prompt_ids: torch.Tensor, batch_size: int, de
 
         decode_ms.append(timer.time_ms(block) / decode_steps)
     # the first block warms the replayed graph; it is not counted
-    return LatencyFigures(batch_size, median(prefill_ms[1:]), median(decode_ms[1:])), path
+    return LatencyFigures.of(batch_size, prefill_ms[1:], decode_ms[1:]), path

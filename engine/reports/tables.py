@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.charts.style import record_colours
+from engine.measure.load import BUSY
 from engine.metrics import METRICS, pct_change
 from engine.records import (
     baseline,
@@ -80,7 +81,7 @@ PERFORMANCE = (
     Column("plan", "Plan", numeric=False), Column("backend", "Backend", numeric=False),
     Column("weights", "Weights (MB)"), Column("size_change", "Size vs baseline (%)"),
     Column("bpw", "Bits per weight"), Column("ttft", "Time to first token (ms)"),
-    Column("tpot", "Time per output token (ms)"), Column("throughput", "Throughput (tokens/s)"),
+    Column("tpot", "Time per output token (ms, p10-p90)"), Column("throughput", "Throughput (tokens/s)"),
     Column("memory", "Peak memory (MB)"), Column("cost", "Cost per 1,000 queries (USD)"),
     Column("cost_change", "Cost vs baseline (%)"),
 )
@@ -115,6 +116,16 @@ def _rows(record: dict, cells_of) -> tuple:
     return tuple(rows)
 
 
+def _tpot_cell(lat: dict) -> Cell:
+    """The median step, its p10-p90 spread, and the busy-machine flag."""
+    text = num(lat["tpot_ms"], ",.1f")
+    if lat.get("tpot_ms_p10") is not None:
+        text += f" ({lat['tpot_ms_p10']:,.1f}-{lat['tpot_ms_p90']:,.1f})"
+    if lat.get("busy"):
+        text += f", {BUSY}"
+    return Cell(text, lat["tpot_ms"])
+
+
 def _performance_cells(plan: dict, base: dict) -> dict:
     size, lat, cost, memory = plan["size"], plan["latency"], plan["cost"], plan.get("memory") or {}
     return {
@@ -122,7 +133,7 @@ def _performance_cells(plan: dict, base: dict) -> dict:
         "weights": _plain(size["weight_bytes"], ",.1f", scale=1e-6),
         "size_change": _change(plan, base, "weight_bytes"),
         "bpw": _plain(size["bits_per_weight"], ".2f"),
-        "ttft": _plain(lat["ttft_ms"], ",.1f"), "tpot": _plain(lat["tpot_ms"], ",.1f"),
+        "ttft": _plain(lat["ttft_ms"], ",.1f"), "tpot": _tpot_cell(lat),
         "throughput": _plain(lat["tokens_per_s"], ",.2f"),
         "memory": _plain(memory.get("peak_bytes"), ",.0f", scale=1e-6),
         "cost": Cell(usd(cost["usd_per_1k_queries"]), cost["usd_per_1k_queries"]),

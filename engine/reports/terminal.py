@@ -4,6 +4,7 @@ assumptions behind the figures and the prompts each plan broke first."""
 
 from __future__ import annotations
 
+from engine.measure.load import BUSY
 from engine.metrics import terminal_metrics
 from engine.records import broke_first, cost_sentence, is_ok, verdict_label
 
@@ -15,6 +16,8 @@ def plan_row(plan: dict) -> dict:
     row = {"plan": plan["plan"], "status": "ok", "runtime": (plan.get("runtime") or {}).get("name") or "-",
            "backend": plan.get("backend") or ""}
     row.update({m.column: m.terminal(plan) for m in terminal_metrics()})
+    if (plan.get("latency") or {}).get("busy"):
+        row["tpot_ms"] = f"{row['tpot_ms']}*"  # the footnote says why
     row["verdict"] = verdict_label(plan) or "-"
     interval = (plan.get("verdict") or {}).get("delta_ci95")
     row["change_ci95"] = f"[{interval[0]:+.2f}, {interval[1]:+.2f}]" if interval else "-"
@@ -36,6 +39,9 @@ def render(record: dict) -> str:
             notes.append(f"{r['plan']}: {r['status']} - {r.get('note', '')}")
         lines.append("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in names))
     lines.append(f"cost assumptions: {cost_sentence(record)}")
+    busy = [p["plan"] for p in record["plans"] if is_ok(p) and (p.get("latency") or {}).get("busy")]
+    if busy:
+        lines.append(f"* {BUSY} (load average above the cores while timing): {', '.join(busy)}")
     paths = {}
     for plan in record["plans"]:
         label = (plan.get("latency") or {}).get("decode_path")

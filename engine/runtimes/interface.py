@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from engine.measure.decode_paths import measure_paths
+from engine.measure.load import MachineLoad
 from engine.measure.size import save_artifact, weight_bytes
 from engine.runtimes.llamacpp import GgufModel, sha256
 
@@ -23,14 +24,17 @@ def latency_rows(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int
                  paths: tuple[str, ...], progress=lambda message: None, skipped: list | None = None) -> list[dict]:
     """The measured latency rows of a plan, in its runtime (see measure_paths for the torch paths)."""
     if not isinstance(model, GgufModel):
-        return measure_paths(model, prompt_ids, batch_sizes, decode_steps, repeats, device, paths, progress, skipped)
+        with MachineLoad() as load:
+            rows = measure_paths(model, prompt_ids, batch_sizes, decode_steps, repeats, device, paths, progress,
+                                 skipped)
+        return [{**row, **load.fields()} for row in rows]
     rows = []
     for batch in batch_sizes:
         progress(f"measuring latency: llama.cpp, batch {batch}")
-        figures = (model.measure_latency(prompt_ids, decode_steps, repeats) if batch == 1
-                   else model.measure_parallel(prompt_ids, batch, decode_steps, repeats))
-        rows.append({"path": "llama.cpp", "decode_path": LLAMACPP_PATH, "batch_size": batch, "ttft_ms": figures.ttft_ms,
-                     "tpot_ms": figures.tpot_ms, "tokens_per_s": figures.tokens_per_s})
+        with MachineLoad() as load:
+            figures = (model.measure_latency(prompt_ids, decode_steps, repeats) if batch == 1
+                       else model.measure_parallel(prompt_ids, batch, decode_steps, repeats))
+        rows.append({"path": "llama.cpp", "decode_path": LLAMACPP_PATH, **figures.row(), **load.fields()})
     return rows
 
 

@@ -24,7 +24,6 @@ import torch
 from engine.evaluation.forward import generated_rows_cover, shared_prefix_length
 from engine.home import flush_to_disk
 from engine.measure.latency import LatencyFigures
-from engine.measure.timing import median
 
 # GGUF plan types -> llama.cpp's file types (llama.h's llama_ftype). IQ2/IQ3/IQ1 types need an
 # importance matrix to be usable and are left out until one is passed.
@@ -376,7 +375,7 @@ class GgufModel:
                                                   for s in range(streams)])
                     decode_ms.append((time.perf_counter() - began) * 1000)
             # the first repeat warms up
-            return LatencyFigures(streams, median(prefill_ms[1:]), median(decode_ms[decode_steps:]))
+            return LatencyFigures.of(streams, prefill_ms[1:], decode_ms[decode_steps:])
         finally:
             context.close()
             batch.close()
@@ -406,4 +405,4 @@ class GgufModel:
                 began = time.perf_counter()
                 llm.eval([feed[step]])
                 decode_ms.append((time.perf_counter() - began) * 1000)
-        return LatencyFigures(1, median(prefill_ms[1:]), median(decode_ms[decode_steps:]))  # the first warms up
+        return LatencyFigures.of(1, prefill_ms[1:], decode_ms[decode_steps:])  # the first repeat warms up
