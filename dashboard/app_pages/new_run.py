@@ -31,7 +31,8 @@ prompts = prompt_form.prompt_picker(applicable)
 prompts.show()
 
 st.subheader("4. Cost and verdict")
-settings = settings_form.run_settings(device)
+scored = sum(item.reference is not None for item in prompts.value.items) if prompts.value is not None else None
+settings = settings_form.run_settings(device, scored)
 settings.show()
 
 st.divider()

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard.components import services
 from dashboard.components.forms import Choice
+from engine.evaluation.paired import min_detectable_delta_pts
 from engine.metrics import verdict_metrics
 
 PRIMARY = {"auto": "Automatic: task accuracy when prompts have answers, else top-1 agreement",
@@ -39,8 +40,9 @@ def _hardware(device: str) -> tuple[str, float]:
     return hardware, price
 
 
-def run_settings(device: str) -> Choice:
-    """RunSettings fields as a plain dict (JSON-able, for the job spec)."""
+def run_settings(device: str, scored_prompts: int | None = None) -> Choice:
+    """RunSettings fields as a plain dict (JSON-able, for the job spec); `scored_prompts` (prompts with a
+    reference answer) says beside the tolerance what the prompt set can resolve."""
     left, right = st.columns(2)
     with left:
         st.markdown("**Hardware and price**")
@@ -64,6 +66,11 @@ def run_settings(device: str) -> Choice:
     tolerance = b.number_input("Tolerance (%)" if primary != "kl_divergence" else "Tolerance (nats)", 0.0, 100.0,
                                1.0, 0.5, key="tolerance", help="A plan is 'within' when its primary metric is at "
                                                                 "most this much worse than the baseline's.")
+    resolves = min_detectable_delta_pts(scored_prompts) if scored_prompts else None
+    if resolves is not None:
+        b.caption(f"{scored_prompts:,} prompts with answers resolve task-accuracy changes of about ±{resolves:.1f} "
+                  "points (95%, if 10% of answers flip); a plan closer than that to the tolerance reads "
+                  "'inconclusive'.")
     calibration = c.number_input("Calibration share", 0.0, 0.9, 0.0, 0.05, key="calibration_share",
                                  help="Share of the prompts held out for methods that calibrate; never scored.")
     source = a.selectbox("Calibration data for calibrated steps", list(CALIBRATION), format_func=CALIBRATION.get,

@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 from engine.charts import style
 from engine.charts.style import BATCH_AXIS, LEGEND_BELOW, TEMPLATE, hover, record_colours
 from engine.metrics import METRICS, Metric
-from engine.records import ok_plans, verdict_label, verdict_metric
+from engine.records import interval_text, ok_plans, verdict_label, verdict_metric
 
 
 def metric_bars(record: dict, metric_key: str, title: str | None = None, height: int = 340) -> go.Figure | None:
@@ -70,6 +70,32 @@ def accuracy_metric(record: dict) -> Metric:
     return METRICS["accuracy_delta_pts" if has_task else "ppl_delta_pct"]
 
 
+# the verdict metric whose paired interval a chart's value carries, and how the change maps to the value
+_INTERVAL_OF = {"accuracy_delta_pts": "task_accuracy", "ppl_delta_pct": "perplexity", "task_accuracy": "task_accuracy",
+                "top1_agreement": "top1_agreement", "generation_agreement": "generation_agreement",
+                "perplexity": "perplexity", "kl_divergence": "kl_divergence"}
+
+
+def interval_error(plan: dict, metric: Metric, base_value: float | None = None) -> tuple[float, float] | None:
+    """(below, above) the plotted value: the verdict's paired 95% interval, where the plotted metric is the
+    verdict's (points for shares, percent for perplexity changes, nats for KL)."""
+    verdict = plan.get("verdict") or {}
+    if not verdict.get("delta_ci95") or verdict.get("metric") != _INTERVAL_OF.get(metric.name):
+        return None
+    lo, hi = verdict["delta_ci95"]
+    estimate = verdict["delta"]
+    if metric.name == "perplexity" and base_value:  # a relative change on the baseline's perplexity
+        return base_value * (estimate - lo) / 100, base_value * (hi - estimate) / 100
+    return estimate - lo, hi - estimate
+
+
+def _error_bars(errors: list) -> dict | None:
+    if not any(errors):
+        return None
+    return dict(type="data", symmetric=False, array=[e[1] if e else 0 for e in errors],
+                arrayminus=[e[0] if e else 0 for e in errors], color="#334155", thickness=1.5, width=6)
+
+
 def accuracy_chart(record: dict, height: int = 340) -> go.Figure | None:
     plans = [p for p in ok_plans(record) if p["accuracy"].get("applicable", True)]
     if not plans:
@@ -84,7 +110,9 @@ def accuracy_chart(record: dict, height: int = 340) -> go.Figure | None:
     fig = go.Figure(go.Bar(
         x=[p["plan"] for p in plans], y=[v or 0 for v in values], marker_color=[colours[p["plan"]] for p in plans],
         text=labels, textposition="outside", cliponaxis=False,
-        hovertext=[hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>",
+        error_y=_error_bars([interval_error(p, metric) for p in plans]),
+        hovertext=[hover(p) + (f"<br>paired 95% interval: {interval_text(p)}" if interval_text(p) else "")
+                   for p in plans], hovertemplate="%{hovertext}<extra></extra>",
     ))
     fig.add_hline(y=0, line_color="#94a3b8")
     better = "higher is better" if metric.higher_is_better else "lower is better"
@@ -125,10 +153,13 @@ def cost_accuracy_scatter(record: dict, height: int = 420) -> go.Figure | None:
     line = sorted((pt for pt in points if pt[0] in front), key=lambda pt: pt[1])
     fig.add_trace(go.Scatter(x=[pt[1] for pt in line], y=[pt[2] for pt in line], mode="lines", name="Pareto front",
                              line=dict(color="#94a3b8", dash="dash", width=2), hoverinfo="skip"))
+    base_value = (plans[0].get("accuracy") or {}).get(metric.name)
     for p, (name, cost, acc) in zip(plans, points):
         on_front = name in front
+        error = interval_error(p, metric, base_value)
         fig.add_trace(go.Scatter(
             x=[cost], y=[acc], mode="markers+text", name=name, text=[name], textposition="top center",
+            error_y=_error_bars([error]),
             marker=dict(size=16, color=colours[name] if on_front else "white", line=dict(color=colours[name], width=3),
                         symbol="circle"),
             hovertext=[hover(p) + f"<br>{metric.label}: {metric.format(acc)}"

@@ -55,3 +55,16 @@ def test_a_cheaper_llama_cpp_plan_within_tolerance_is_recommended():
     rec = recommend(stored, Tolerance("task_accuracy"))
     assert rec["plan"] == "gguf:type=q8_0" and "55% less than fp32" in rec["reason"]
     store.delete_run(run_id)
+
+
+def test_a_cheaper_undecided_plan_is_named_with_its_interval_and_the_prompts_that_would_decide_it():
+    tol = Tolerance("task_accuracy")
+    undecided = {"plan": "gguf:type=q4_0", "status": "ok", "cost": {"usd_per_1k_queries": 0.2},
+                 "verdict": {"within": False, "state": "inconclusive", "metric": "task_accuracy", "value": 0.5,
+                             "baseline": 0.5, "delta": 0.0, "delta_ci95": [-1.1, 1.1], "units": 320,
+                             "prompts_needed": 1800}}
+    plans = [_plan("fp32", 1.0, 0.5, True), _plan("gguf:type=q8_0", 0.6, 0.5, True), undecided]
+    rec = recommend(plans, tol)
+    assert rec["plan"] == "gguf:type=q8_0"
+    assert "gguf:type=q4_0 is 3.0× cheaper still and changed +0.0 pts [-1.1, +1.1] on 320 prompts" in rec["reason"]
+    assert "about 1,800 prompts would show whether it stays within 1%" in rec["reason"]
