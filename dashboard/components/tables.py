@@ -7,14 +7,24 @@ import pandas as pd
 
 from engine.charts.results import primary_metric
 from engine.metrics import compared_metrics
-from engine.records import baseline, change, cost_sentence, headline_rows, is_ok, runtime_label, verdict_label
+from engine.records import (
+    baseline,
+    change,
+    cost_sentence,
+    headline_rows,
+    interval_text,
+    is_ok,
+    runtime_label,
+    verdict_label,
+)
 
 WITHIN_CSS = "background-color: #dcfce7; color: #14532d"
 OUTSIDE_CSS = "background-color: #fee2e2; color: #7f1d1d"
+UNDECIDED_CSS = "background-color: #fef3c7; color: #78350f"
 
 
 def plan_verdict(plan: dict) -> str:
-    """within | outside | n/a for a finished plan; its status for the others."""
+    """within | outside | inconclusive | n/a for a finished plan; its status for the others."""
     if not is_ok(plan):
         return plan.get("status") or "-"
     return verdict_label(plan) or "n/a"
@@ -31,7 +41,8 @@ def comparison_frame(record: dict, finished_only: bool = False) -> pd.DataFrame:
         if finished_only and plan.get("status") not in ("ok", "failed"):
             continue
         row = {"Plan": plan["plan"], "Runtime": runtime_label(plan) if is_ok(plan) else None,
-               "Backend": plan.get("backend"), "Verdict": plan_verdict(plan)}
+               "Backend": plan.get("backend"), "Verdict": plan_verdict(plan),
+               "Change [95% CI]": interval_text(plan) or None}
         for metric in shown:
             row[metric.title] = metric.value(plan)
             if metric.change:
@@ -56,6 +67,9 @@ def speed_frame(record: dict) -> pd.DataFrame:
             rows.append({
                 "Plan": plan["plan"], "Decode path": row.get("decode_path", lat.get("decode_path")),
                 "Kernel": lat.get("kernel_path"), "Batch": row["batch_size"], "TPOT (ms)": row["tpot_ms"],
+                "TPOT p10-p90 (ms)": (f"{row['tpot_ms_p10']:,.1f}-{row['tpot_ms_p90']:,.1f}"
+                                      if row.get("tpot_ms_p10") is not None else None),
+                "Load (1 min)": row.get("load_1m"), "Busy machine": "yes" if row.get("busy") else "",
                 "Tokens/s": row["tokens_per_s"], "TTFT (ms)": row["ttft_ms"],
                 "Roofline efficiency %": _div(row.get("roofline_efficiency"), 0.01),
                 "Cost / 1k queries (USD)": row.get("usd_per_1k_queries"),
@@ -69,7 +83,7 @@ def _div(value, by):
 
 
 def _row_css(row: pd.Series) -> list[str]:
-    css = {"within": WITHIN_CSS, "outside": OUTSIDE_CSS}.get(row["Verdict"], "")
+    css = {"within": WITHIN_CSS, "outside": OUTSIDE_CSS, "inconclusive": UNDECIDED_CSS}.get(row["Verdict"], "")
     if row.name == 0:
         css = ""  # the baseline is the reference, not a verdict
     return [css if column.startswith("Δ") or column == "Verdict" else "" for column in row.index]

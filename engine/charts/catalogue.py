@@ -45,7 +45,8 @@ CHARTS = (
               lambda r: "Medians after warm-up; prefill of the prompt (left) and one decode step (right).",
               "Latency: no finished plan yet", wide=True),
     ChartSpec("accuracy", results.accuracy_chart,
-              lambda r: "Change against the baseline on the run's evaluation data.",
+              lambda r: "Change against the baseline on the run's evaluation data; whiskers: the paired 95% "
+                        "interval behind the verdict.",
               "Accuracy is not applicable (random-weight shape) or no plan finished yet"),
     ChartSpec("scatter", results.cost_accuracy_scatter,
               _priced("Filled markers: the Pareto front, plans nothing else beats on both cost and accuracy. Cost:"),

@@ -154,6 +154,13 @@ def evaluation_data(record: dict, prompt_set: dict | None) -> tuple:
     verdict = s.get("verdict") or {}
     if verdict.get("rule"):
         rows.append(("Verdict rule", verdict["rule"]))
+    if verdict.get("method"):
+        rows.append(("Verdict method", f"the whole paired 95% interval of each plan's change: {verdict['method']}; "
+                                       "within, outside or inconclusive"))
+    if verdict.get("min_detectable_delta_pts"):
+        rows.append(("What these prompts resolve", f"task-accuracy changes of about "
+                                                   f"±{verdict['min_detectable_delta_pts']:.1f} points (if 10% of "
+                                                   "answers flip)"))
     return tuple(rows)
 
 
