@@ -7,8 +7,11 @@ seconds_per_query = (ttft + tpot * output_tokens) / batch_size, at the measured 
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from engine.home import SAMPLE_DATA
 from engine.records import CostResult
@@ -81,6 +84,32 @@ def assumptions(device: str, device_name: str, hardware: str | None = None,
     return replace(base, **{k: v for k, v in overrides.items() if v is not None}).validated()
 
 
+@dataclass(frozen=True)
+class Traffic:
+    """Query lengths of the user's own prompt set, the default cost assumptions when prompts are given:
+    prompt tokens as the model sees them (chat template included), answer tokens from the references
+    where present, else the generation budget."""
+
+    prompts: int
+    prompt_tokens_p50: int
+    prompt_tokens_p90: int
+    output_tokens_p50: int
+    output_tokens_p90: int
+
+    @classmethod
+    def of(cls, prompt_lengths: list[int], answer_lengths: list[int]) -> Traffic:
+        p50, p90 = (math.ceil(v) for v in np.percentile(prompt_lengths, [50, 90]))
+        o50, o90 = (math.ceil(v) for v in np.percentile(answer_lengths, [50, 90]))
+        return cls(len(prompt_lengths), max(p50, 1), max(p90, 1), max(o50, 1), max(o90, 1))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def at_p90(costs: CostAssumptions, traffic: Traffic) -> CostAssumptions:
+    return replace(costs, prompt_tokens=traffic.prompt_tokens_p90, output_tokens=traffic.output_tokens_p90)
+
+
 def seconds_per_query(ttft_ms: float, tpot_ms: float, a: CostAssumptions) -> float:
     return (ttft_ms + tpot_ms * a.output_tokens) / 1000.0 / a.batch_size
 
@@ -96,15 +125,23 @@ def price_rows(rows: list[dict], costs: CostAssumptions) -> list[dict]:
         row["ttft_ms"], row["tpot_ms"], replace(costs, batch_size=row["batch_size"]))} for row in rows]
 
 
-def cost_result(latency, costs: CostAssumptions, device: str) -> CostResult:
-    """The plan's cost section, priced from its headline path at the cost batch size."""
+def cost_result(latency, costs: CostAssumptions, device: str, p90: CostAssumptions | None = None,
+                source: str = "settings") -> CostResult:
+    """The plan's cost section, priced from its headline path at the cost batch size; with `p90`, also at
+    the prompt set's 90th-percentile lengths (the prefill scaled from the measured one by prompt length:
+    prefill is compute-bound, so its time grows with the tokens)."""
     row = next((r for r in latency.by_batch
                 if r["batch_size"] == costs.batch_size and r["decode_path"] == latency.decode_path), None)
     if row is None:
         raise RuntimeError(f"the cost batch size {costs.batch_size} was not measured on the {device} (it did not fit "
                            "in memory, or the plan's runtime measures batch 1 only); price a batch that was measured")
+    high = None
+    if p90 is not None:
+        ttft = row["ttft_ms"] * p90.prompt_tokens / costs.prompt_tokens
+        high = cost_per_1k_queries(ttft, row["tpot_ms"], replace(p90, batch_size=costs.batch_size))
     return CostResult(usd_per_1k_queries=row["usd_per_1k_queries"],
-                      seconds_per_query=seconds_per_query(row["ttft_ms"], row["tpot_ms"], costs), **asdict(costs))
+                      seconds_per_query=seconds_per_query(row["ttft_ms"], row["tpot_ms"], costs),
+                      usd_per_1k_queries_p90=high, lengths_from=source, **asdict(costs))
 
 
 def training_economics(extras: dict, cost, base_cost, costs: CostAssumptions) -> dict | None:

@@ -42,13 +42,16 @@ from engine.settings import (
 from engine.store import Store
 from engine.versions import library_versions
 
+DEFAULT_TOKENS = 128  # prompt and answer length per query without prompts or flags
 
-def _prompt_ids(loaded, settings: RunSettings) -> torch.Tensor:
+
+def _prompt_ids(loaded, prompt_tokens: int) -> torch.Tensor:
+    """The prompt timed for ttft: `prompt_tokens` tokens of the evaluation texts (random ids for a shape)."""
     if loaded.tokenizer is None:
         generator = torch.Generator().manual_seed(0)
-        return torch.randint(0, loaded.config.vocab_size, (settings.prompt_tokens,), generator=generator)
+        return torch.randint(0, loaded.config.vocab_size, (prompt_tokens,), generator=generator)
     text = " ".join(texts.load_eval_texts())
-    ids = loaded.tokenizer(text, add_special_tokens=False).input_ids[: settings.prompt_tokens]
+    ids = loaded.tokenizer(text, add_special_tokens=False).input_ids[:prompt_tokens]
     return torch.tensor(ids)
 
 
@@ -76,19 +79,28 @@ class Runner:
         self.device_info = {"type": self.device, "name": device_name(self.device), "libraries": library_versions()}
         self.bandwidth = bandwidth(self.device)
         self.decode_paths = resolve_paths(settings.decode_path, self.device)
+        self._prepare_prompts(prompts)
+        # Query lengths: the flags where given, else the prompt set's medians (and a second price at its 90th
+        # percentiles), else 128.
+        self.traffic = self.prompt_accuracy.traffic() if self.prompt_accuracy else None
+        t = self.traffic
         self.costs = assumptions(
             self.device, self.device_info["name"], settings.hardware, settings.price_per_hour,
-            prompt_tokens=settings.prompt_tokens, output_tokens=settings.output_tokens,
+            prompt_tokens=settings.prompt_tokens or (t.prompt_tokens_p50 if t else DEFAULT_TOKENS),
+            output_tokens=settings.output_tokens or (t.output_tokens_p50 if t else DEFAULT_TOKENS),
             batch_size=settings.cost_batch or settings.batch_sizes[0], utilisation=settings.utilisation,
         )
-        self.prompt_ids = _prompt_ids(self.loaded, settings)
+        from_prompts = t is not None and not (settings.prompt_tokens and settings.output_tokens)
+        self.lengths_from = "prompts" if from_prompts else "settings"
+        self.costs_p90 = replace(self.costs, prompt_tokens=settings.prompt_tokens or t.prompt_tokens_p90,
+                                 output_tokens=settings.output_tokens or t.output_tokens_p90) if from_prompts else None
+        self.prompt_ids = _prompt_ids(self.loaded, self.costs.prompt_tokens)
         self.windows = None
         if self.loaded.accuracy_applicable:
             self.windows = texts.make_windows(
                 self.loaded.tokenizer, texts.load_eval_texts(), max_tokens=settings.eval_tokens)
         self.base_logp = None
         self.base_result: PlanResult | None = None
-        self._prepare_prompts(prompts)
 
     def _prepare_prompts(self, prompts: PromptSet | None) -> None:
         """Limit and split the user's prompts; only the evaluation share is ever scored."""
@@ -146,6 +158,7 @@ class Runner:
         run_id = self.store.create_run(
             {**self.loaded.info(), "notes": list(self.loaded.notes)}, self.device_info,
             {**asdict(self.settings), "cost": asdict(self.costs), "bandwidth": self.bandwidth,
+             "traffic": self.traffic.to_dict() if self.traffic else None, "lengths_from": self.lengths_from,
              "prompts": self.prompt_info, "verdict": {"metric": self.tolerance.metric,
                                                       "tolerance_pct": self.tolerance.pct,
                                                       "rule": self.tolerance.describe(),
@@ -229,7 +242,7 @@ class Runner:
             runtime = runtimes.describe(model, folder, keep)
             latency = latency_result(price_rows(rows, self.costs), size.weight_bytes, outcome.kernel_path,
                                      self.bandwidth, s.max_tpot_ms)
-            cost = cost_result(latency, self.costs, self.device)
+            cost = cost_result(latency, self.costs, self.device, self.costs_p90, self.lengths_from)
             self._stage(plan, "evaluating accuracy")
             acc, slices = self._accuracy(model, position)
         finally:

@@ -50,6 +50,8 @@ class CostResult:
     utilisation: float
     batch_size: int
     seconds_per_query: float
+    usd_per_1k_queries_p90: float | None = None  # at the prompt set's 90th-percentile prompt and answer lengths
+    lengths_from: str = "settings"  # settings (flags or defaults) | prompts (the set's medians)
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,12 @@ def cost_sentence(record: dict) -> str:
     cost = (record.get("settings") or {}).get("cost") or {}
     if not cost:
         return ""
+    settings = record.get("settings") or {}
+    traffic = settings.get("traffic") if settings.get("lengths_from") == "prompts" else None
+    lengths = (f" (the medians of your {traffic['prompts']} prompts; at their 90th percentiles "
+               f"{traffic['prompt_tokens_p90']} + {traffic['output_tokens_p90']})" if traffic else "")
     return (f"{cost['hardware']} at ${cost['price_per_hour']:g}/h, {cost['prompt_tokens']} prompt + "
-            f"{cost['output_tokens']} output tokens per query, batch {cost['batch_size']}, "
+            f"{cost['output_tokens']} output tokens per query{lengths}, batch {cost['batch_size']}, "
             f"{cost['utilisation']:.0%} utilisation")
 
 

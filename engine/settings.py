@@ -61,8 +61,10 @@ def _setting(default, help: str, flag: str | None = None, **kwargs):
 @dataclass(frozen=True)
 class RunSettings:
     device: str = _setting("auto", "cpu, cuda or auto")
-    prompt_tokens: int = _setting(128, "prompt length per query (ttft, cost)")
-    output_tokens: int = _setting(128, "generated tokens per query (cost)")
+    prompt_tokens: int | None = _setting(None, "prompt length per query (ttft, cost; default: the prompt set's "
+                                         "median, else 128)")
+    output_tokens: int | None = _setting(None, "generated tokens per query (cost; default: the prompt set's median "
+                                         "answer, else 128)")
     batch_sizes: tuple = _setting((1,), "batch sizes to measure; repeat", flag="--batch")
     cost_batch: int | None = _setting(None, "batch size the cost is priced at (default: the first --batch)")
     hardware: str | None = _setting(None, "price-table row (sample_data/prices.csv)")

@@ -52,9 +52,11 @@ def run_settings(device: str, scored_prompts: int | None = None) -> Choice:
     with right:
         st.markdown("**Queries**")
         a, b = st.columns(2)
-        prompt_tokens = a.number_input("Prompt tokens per query", 8, 8192, 128, 8, key="prompt_tokens",
+        prompt_tokens = a.number_input("Prompt tokens per query", 8, 8192, None, 8, key="prompt_tokens",
+                                       placeholder="your prompts' median, else 128",
                                        help="Prefill length for time to first token, and the cost of a query.")
-        output_tokens = b.number_input("Output tokens per query", 1, 8192, 128, 8, key="output_tokens")
+        output_tokens = b.number_input("Output tokens per query", 1, 8192, None, 8, key="output_tokens",
+                                       placeholder="your answers' median, else 128")
         cost_batch = a.number_input("Batch size (queries served together)", 1, 256, 1, 1, key="cost_batch",
                                     help="Cost per query is measured at this batch size.")
         extra = b.multiselect("Also measure batch sizes", [1, 2, 4, 8, 16, 32, 64], key="batch_sizes",
@@ -102,7 +104,8 @@ def run_settings(device: str, scored_prompts: int | None = None) -> Choice:
         keep = st.checkbox("Keep each compressed model on disk (safetensors, in the store's artifacts folder)",
                            value=True, key="keep_artifacts")
     settings = {
-        "device": device, "prompt_tokens": int(prompt_tokens), "output_tokens": int(output_tokens),
+        "device": device, "prompt_tokens": None if prompt_tokens is None else int(prompt_tokens),
+        "output_tokens": None if output_tokens is None else int(output_tokens),
         "batch_sizes": batch_sizes, "cost_batch": int(cost_batch), "hardware": hardware, "price_per_hour": price,
         "utilisation": float(utilisation), "primary": None if primary == "auto" else primary,
         "tolerance_pct": float(tolerance), "calibration_share": float(calibration), "keep_artifacts": bool(keep),

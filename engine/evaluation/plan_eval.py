@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.cost import Traffic
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.scoring import PromptEvaluator
 from engine.evaluation.slices import slice_members
@@ -27,6 +28,14 @@ class PromptAccuracy:
     @property
     def has_references(self) -> bool:
         return self.prompts.has_references
+
+    def traffic(self) -> Traffic:
+        """The set's query lengths: prompts as the model sees them, answers from the references where
+        present, else the generation budget."""
+        ev = self.evaluator
+        answers = [len(ev.encode_answer(item.reference)) if item.reference is not None else ev.max_new_tokens
+                   for item in self.prompts.items]
+        return Traffic.of([len(ids) for ids in ev.prompt_ids], answers)
 
     @property
     def reference_tokens(self) -> int:

@@ -65,12 +65,12 @@ class PromptEvaluator:
         self.batch_size = batch_size
         self.progress = progress or (lambda stage, done, total: None)
         self.prompt_ids = [chat_prompt_ids(tokenizer, item.prompt) for item in prompts.items]
-        self.reference_tokens = sum(len(self._encode(item.reference)) for item in prompts.items
+        self.reference_tokens = sum(len(self.encode_answer(item.reference)) for item in prompts.items
                                     if item.reference is not None)
         self.baseline: list[ItemOutcome] | None = None
         self.base_rows: dict[int, BaselineRows] = {}
 
-    def _encode(self, text: str) -> list[int]:
+    def encode_answer(self, text: str) -> list[int]:
         """A continuation as the model would write it: after a chat template's newline no space is
         prepended; after a plain prompt the answer is a new word."""
         chat = bool(getattr(self.tokenizer, "chat_template", None))
@@ -83,8 +83,8 @@ class PromptEvaluator:
         if item.reference is None:
             target = (None, source or [self.tokenizer.eos_token_id])
         else:
-            target = (item.reference if item.choices else None, self._encode(item.reference))
-        return [target] + [(c, self._encode(c)) for c in item.choices or () if c != item.reference]
+            target = (item.reference if item.choices else None, self.encode_answer(item.reference))
+        return [target] + [(c, self.encode_answer(c)) for c in item.choices or () if c != item.reference]
 
     def evaluate(self, model) -> list[ItemOutcome]:
         """Generate and teacher-force every target and choice, each prompt prefilled once."""

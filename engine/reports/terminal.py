@@ -39,6 +39,11 @@ def render(record: dict) -> str:
             notes.append(f"{r['plan']}: {r['status']} - {r.get('note', '')}")
         lines.append("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in names))
     lines.append(f"cost assumptions: {cost_sentence(record)}")
+    p90 = [(p["plan"], p["cost"]["usd_per_1k_queries_p90"]) for p in record["plans"]
+           if is_ok(p) and (p.get("cost") or {}).get("usd_per_1k_queries_p90") is not None]
+    if p90:
+        lines.append("cost per 1,000 queries at the 90th-percentile lengths (prefill scaled by prompt length): "
+                     + ", ".join(f"{name} ${usd:.4f}" for name, usd in p90))
     busy = [p["plan"] for p in record["plans"] if is_ok(p) and (p.get("latency") or {}).get("busy")]
     if busy:
         lines.append(f"* {BUSY} (load average above the cores while timing): {', '.join(busy)}")

@@ -57,6 +57,29 @@ def test_perplexity_on_a_few_answer_tokens_falls_back_to_the_evaluation_texts(re
     assert "too few for a stable perplexity" in str(facts.evaluation_data(record, None))
 
 
+def test_cost_comes_from_the_prompt_sets_own_lengths_unless_a_flag_says_otherwise(record):
+    """--prompt-tokens 16 was given, --output-tokens was not: answers are priced at the evaluated prompts'
+    median answer (reference tokens, else the generation budget), and again at their 90th percentile."""
+    import math
+
+    import numpy as np
+
+    from engine.models import load_model
+
+    tok = load_model("smollm2-135m", progress=lambda *a: None).tokenizer
+    scored = {r["index"] for r in Store().prompt_records(record["run_id"], position=0)}
+    evaluated = [i for i in load_prompts(SAMPLE).items if i.index in scored]
+    answers = [len(tok(i.reference, add_special_tokens=False).input_ids) if i.reference is not None
+               else QUICK["max_new_tokens"] for i in evaluated]
+    assert record["settings"]["lengths_from"] == "prompts"
+    cost = record["plans"][1]["cost"]
+    assert cost["prompt_tokens"] == 16 and cost["output_tokens"] == math.ceil(np.percentile(answers, 50))
+    p90 = math.ceil(np.percentile(answers, 90))
+    row = record["plans"][1]["latency"]["by_batch"][0]  # prompt length is the flag's at p90 too: no scaling
+    by_hand = cost["price_per_hour"] / 3600 * (row["ttft_ms"] + row["tpot_ms"] * p90) / cost["utilisation"]
+    assert cost["usd_per_1k_queries_p90"] == pytest.approx(by_hand, rel=1e-9)
+
+
 def test_calibration_prompts_never_score_themselves(record):
     info = record["settings"]["prompts"]
     assert info["calibration"] + info["evaluation"] == info["size"] and info["calibration"] > 0
