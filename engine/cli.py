@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -67,6 +68,17 @@ class ConsoleProgress:
         self.bar.update(event.done - self.bar.n)
         if event.done >= event.total:
             self._close()
+
+
+def _check_writable(path: Path, option: str) -> None:
+    """Refuse an output path that cannot be written, before a run spends minutes to fill it."""
+    target = path.expanduser().resolve()
+    if target.is_dir():
+        raise ValueError(f"{option} {path}: is a folder; give a file name")
+    if not target.parent.is_dir():
+        raise ValueError(f"{option} {path}: the folder {target.parent} does not exist")
+    if not os.access(target if target.exists() else target.parent, os.W_OK):
+        raise ValueError(f"{option} {path}: not writable")
 
 
 def settings_parameters() -> list[inspect.Parameter]:
@@ -135,7 +147,6 @@ def run(**options):
     """Compress the model under each plan, measure it, and store the run."""
     from engine.evaluation.prompts import PromptFileError, load_prompts
     from engine.evaluation.verdict import Tolerance
-    from engine.measure.decode_paths import resolve_paths
     from engine.models import ModelError
     from engine.pipeline import run as run_plans
     from engine.plan import PlanError
@@ -151,7 +162,8 @@ def run(**options):
             if prompt_set is None or settings.calibration_share <= 0:
                 raise ValueError("--calibration-check needs --prompts and a --calibration-share above 0")
             plans = calibration_variants(plans)
-        resolve_paths(settings.decode_path, "cpu")  # refuse an unknown path before anything runs
+        if json_path:
+            _check_writable(json_path, "--json")
         if settings.primary:
             Tolerance(settings.primary, settings.tolerance_pct)  # refuse a bad metric before anything runs
         with ConsoleProgress() as progress:
@@ -161,7 +173,11 @@ def run(**options):
     typer.echo(render(record))
     typer.echo(f"run id: {record['run_id']}")
     if json_path:
-        json_path.write_text(json.dumps(record, indent=2))
+        try:
+            json_path.write_text(json.dumps(record, indent=2))
+        except OSError as error:
+            _fail(f"the run is stored ({record['run_id']}), but --json {json_path} could not be written "
+                  f"({error.strerror}); `compecon export {record['run_id']} -o FILE` writes it later", 1)
         typer.echo(f"run record written to {json_path}")
 
 

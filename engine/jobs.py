@@ -69,6 +69,7 @@ def check_spec(spec: dict) -> None:
         raise JobError(f"unknown settings: {', '.join(sorted(unknown))}")
     if settings.get("device") not in ("cpu", "cuda"):
         raise JobError("the job's device must be cpu or cuda")
+    RunSettings.from_dict(settings)  # raises SettingError naming the setting
     plans_for(spec.get("plans"), spec.get("preset"), settings["device"])  # raises PlanError / RunError
     if settings.get("primary"):
         Tolerance(settings["primary"], settings.get("tolerance_pct", 1.0))

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 import engine.methods  # noqa: F401  (the method modules register their steps)
-from engine.registry import STEPS
+from engine.registry import STEPS, resolved_params
 
 
 class PlanError(ValueError):
@@ -115,6 +115,12 @@ def check_params(step: Step) -> None:
         if param.choices and value not in param.choices:
             options = ", ".join(map(str, param.choices))
             raise PlanError(f"step '{step}': {key}={value} is not one of {options}")
+        problem = param.bounds.problem(value) if is_number else None
+        if problem:
+            raise PlanError(f"step '{step}': {key} {problem}")
+    problem = spec.check(resolved_params(step)) if spec.check else None
+    if problem:
+        raise PlanError(f"step '{step}': {problem}")
 
 
 def validate(plan: Plan) -> Plan:

@@ -8,9 +8,43 @@ them); `engine/plan.py` reads the table to validate a plan before anything runs.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """A number's allowed range, declared beside the parameter or setting it limits, so every value is
+    checked before anything runs (CLI, form, job spec and plan string alike)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # the low end itself is refused (lr > 0)
+    high_open: bool = False
+
+    def describe(self) -> str:
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'above' if self.low_open else 'at least'} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'below' if self.high_open else 'at most'} {self.high:g}")
+        return " and ".join(parts) or "a finite number"
+
+    def problem(self, value) -> str | None:
+        """Why `value` is out of range (None when it is fine); NaN and infinities never are."""
+        if not math.isfinite(value):
+            return f"must be a finite number ({self.describe()}), got {value}"
+        too_low = self.low is not None and (value < self.low or (self.low_open and value == self.low))
+        too_high = self.high is not None and (value > self.high or (self.high_open and value == self.high))
+        return f"must be {self.describe()}, got {value:g}" if too_low or too_high else None
+
+
+AT_LEAST_1 = Bounds(1)
+AT_LEAST_0 = Bounds(0)
+POSITIVE = Bounds(0, low_open=True)
+SHARE = Bounds(0, 1, low_open=True)  # (0, 1]
 
 
 @dataclass(frozen=True)
@@ -19,6 +53,7 @@ class Param:
     default: object = None
     choices: tuple = ()
     doc: str = ""
+    bounds: Bounds = Bounds()  # for numbers; every number must at least be finite
 
 
 @dataclass(frozen=True)
@@ -30,6 +65,8 @@ class StepSpec:
     # student (replaces the model with a smaller one; may be followed by a weights step), runtime (hands the
     # model to another runtime: the plan's last step)
     params: dict = field(default_factory=dict)
+    # (resolved params) -> what is wrong with them together (None: fine); checked when the plan is parsed
+    check: Callable[[dict], str | None] | None = None
 
 
 @dataclass
@@ -66,13 +103,15 @@ def group_param(default: int = 64, doc: str = "weights per scale group", sizes: 
     return Param(int, default, sizes, doc)
 
 
-def step(name: str, doc: str, kind: str = "weights", params: dict | None = None):
-    """Register `fn(model, step, ctx) -> StepOutcome` under `name`."""
+def step(name: str, doc: str, kind: str = "weights", params: dict | None = None,
+         check: Callable[[dict], str | None] | None = None):
+    """Register `fn(model, step, ctx) -> StepOutcome` under `name`; `check` refuses parameter combinations
+    that could never run, before anything runs."""
 
     def register(fn):
         if name in STEPS:
             raise ValueError(f"step {name!r} registered twice")
-        STEPS[name] = StepSpec(name, fn, doc, kind, dict(params or {}))
+        STEPS[name] = StepSpec(name, fn, doc, kind, dict(params or {}), check)
         return fn
 
     return register

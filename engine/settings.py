@@ -18,7 +18,7 @@ import torch
 
 from engine.evaluation.calibration import Calibration
 from engine.plan import Plan, Step, parse
-from engine.registry import PRESETS, STEPS
+from engine.registry import AT_LEAST_1, CALIBRATION_SOURCES, POSITIVE, PRESETS, SHARE, STEPS, Bounds
 
 
 class PlanState(StrEnum):
@@ -54,39 +54,67 @@ class JobState(StrEnum):
 ACTIVE_JOBS = (JobState.QUEUED, JobState.RUNNING)
 
 
-def _setting(default, help: str, flag: str | None = None, **kwargs):
-    return field(default=default, metadata={"help": help, "flag": flag}, **kwargs)
+DEVICES = ("auto", "cpu", "cuda")
+DECODE_PATHS = ("auto", "plain", "serving", "compiled", "both", "all")
+
+
+class SettingError(ValueError):
+    """A setting out of its declared range; the message names its flag, so the CLI and the form say the same."""
+
+
+def _setting(default, help: str, flag: str | None = None, bounds: Bounds | None = None, choices: tuple = (),
+             **kwargs):
+    return field(default=default, metadata={"help": help, "flag": flag, "bounds": bounds, "choices": choices},
+                 **kwargs)
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    device: str = _setting("auto", "cpu, cuda or auto")
+    """Every value is checked against its declared range when the settings are made, so a bad one is refused
+    before a model loads, wherever it came from (CLI, form, job spec)."""
+
+    device: str = _setting("auto", "cpu, cuda or auto", choices=DEVICES)
     prompt_tokens: int | None = _setting(None, "prompt length per query (ttft, cost; default: the prompt set's "
-                                         "median, else 128)")
+                                         "median, else 128)", bounds=Bounds(1, 131072))
     output_tokens: int | None = _setting(None, "generated tokens per query (cost; default: the prompt set's median "
-                                         "answer, else 128)")
-    batch_sizes: tuple = _setting((1,), "batch sizes to measure; repeat", flag="--batch")
-    cost_batch: int | None = _setting(None, "batch size the cost is priced at (default: the first --batch)")
+                                         "answer, else 128)", bounds=Bounds(1, 131072))
+    batch_sizes: tuple = _setting((1,), "batch sizes to measure; repeat", flag="--batch", bounds=Bounds(1, 4096))
+    cost_batch: int | None = _setting(None, "batch size the cost is priced at (default: the first --batch)",
+                                      bounds=Bounds(1, 4096))
     hardware: str | None = _setting(None, "price-table row (sample_data/prices.csv)")
-    price_per_hour: float | None = _setting(None, "override the hardware price, USD/h")
-    utilisation: float = _setting(0.6, "share of paid time spent serving, (0, 1]")
-    decode_steps: int = _setting(16, "decode steps timed per repeat")
+    price_per_hour: float | None = _setting(None, "override the hardware price, USD/h", bounds=POSITIVE)
+    utilisation: float = _setting(0.6, "share of paid time spent serving, (0, 1]", bounds=SHARE)
+    decode_steps: int = _setting(16, "decode steps timed per repeat", bounds=Bounds(1, 100000))
     decode_path: str = _setting("auto", "plain, serving (static cache + CUDA graph), compiled (serving + "
-                                "torch.compile), both (plain+serving), all, auto (both on GPU, plain on CPU)")
-    max_tpot_ms: float = _setting(100.0, "slowest acceptable ms per output token when picking a batch size")
-    repeats: int = _setting(3, "timed repeats after warm-up")
-    eval_tokens: int = _setting(2048, "evaluation tokens for perplexity/KL")
-    keep_artifacts: bool = _setting(True, "keep each compressed model on disk (safetensors)")
+                                "torch.compile), both (plain+serving), all, auto (both on GPU, plain on CPU)",
+                                choices=DECODE_PATHS)
+    max_tpot_ms: float = _setting(100.0, "slowest acceptable ms per output token when picking a batch size",
+                                  bounds=POSITIVE)
+    repeats: int = _setting(3, "timed repeats after warm-up", bounds=Bounds(1, 1000))
+    eval_tokens: int = _setting(2048, "evaluation tokens for perplexity/KL", bounds=Bounds(16, 10**7))
+    keep_artifacts: bool = _setting(True, "keep each compressed model on disk (safetensors or GGUF; about 1 GB per "
+                                    "run of the default model): --no-keep-artifacts measures and deletes them")
     primary: str | None = _setting(None, "verdict metric (default: task_accuracy, else top1_agreement)")
     tolerance_pct: float = _setting(1.0, "allowed relative loss on the primary metric, in percent",
-                                    flag="--tolerance")
-    max_new_tokens: int = _setting(16, "greedy tokens generated per prompt")
-    eval_batch: int = _setting(48, "prompts evaluated per batch")
-    calibration_share: float = _setting(0.0, "share of the prompts held out for calibration")
-    seed: int = _setting(0, "seed of the calibration split")
-    limit: int | None = _setting(None, "evaluate only the first N prompts (quick looks)")
-    calibration: str = _setting("auto", "calibration data for calibrated steps: auto, prompts, texts, both")
-    threads: int | None = _setting(None, "CPU threads of the llama.cpp runtime (default: the machine's cores)")
+                                    flag="--tolerance", bounds=Bounds(0, 100))
+    max_new_tokens: int = _setting(16, "greedy tokens generated per prompt", bounds=Bounds(1, 4096))
+    eval_batch: int = _setting(48, "prompts evaluated per batch", bounds=Bounds(1, 4096))
+    calibration_share: float = _setting(0.0, "share of the prompts held out for calibration",
+                                        bounds=Bounds(0, 1, high_open=True))
+    seed: int = _setting(0, "seed of the calibration split", bounds=Bounds(0, 2**32 - 1))
+    limit: int | None = _setting(None, "evaluate only the first N prompts (quick looks)", bounds=AT_LEAST_1)
+    calibration: str = _setting("auto", "calibration data for calibrated steps: auto, prompts, texts, both",
+                                choices=CALIBRATION_SOURCES)
+    threads: int | None = _setting(None, "CPU threads of the llama.cpp runtime (default: the machine's cores)",
+                                   bounds=Bounds(1, 1024))
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            for item in value if f.name == "batch_sizes" else (value,):
+                problem = _problem(item, f.type, f.metadata)
+                if problem:
+                    raise SettingError(f"{setting_flag(f.name)} {item!r}: {problem}")
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSettings:
@@ -96,6 +124,20 @@ class RunSettings:
         if "batch_sizes" in values:
             values["batch_sizes"] = tuple(values["batch_sizes"] or (1,))
         return cls(**values)
+
+
+def _problem(value, kind: str, meta) -> str | None:
+    """What is wrong with one setting's value (None: fine). `kind` is the field's annotation as a string."""
+    if value is None:
+        return None if "None" in kind else "a value is needed"
+    if meta["choices"] and value not in meta["choices"]:
+        return f"must be one of {', '.join(meta['choices'])}"
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ("int" in kind or kind == "tuple") and not (number and float(value).is_integer()):
+        return "must be a whole number"
+    if "float" in kind and not number:
+        return "must be a number"
+    return meta["bounds"].problem(value) if meta["bounds"] and number else None
 
 
 def setting_flag(name: str) -> str:

@@ -17,8 +17,7 @@ from engine.measure.memory import release_memory
 from engine.measure.roofline import roofline_efficiency, roofline_tpot_ms
 from engine.measure.serving import measure_serving_latency
 from engine.records import LatencyResult
-
-CHOICES = ("auto", "plain", "serving", "compiled", "both", "all")
+from engine.settings import DECODE_PATHS as CHOICES
 
 
 def resolve_paths(choice: str, device: str) -> tuple[str, ...]:

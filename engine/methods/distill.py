@@ -20,20 +20,28 @@ import torch
 from engine.methods.backend_quanto import quantize_quanto
 from engine.methods.layers import quantizable_linears
 from engine.methods.training import Checkpoints, DistillConfig, distill, layer_student
-from engine.registry import Param, StepOutcome, calib_param, group_param, resolved_params, step
+from engine.registry import (
+    AT_LEAST_0,
+    SHARE,
+    Bounds,
+    Param,
+    StepOutcome,
+    calib_param,
+    group_param,
+    resolved_params,
+    step,
+)
 
 TRAINING = {
-    "steps": Param(int, 200, (), "optimizer steps"),
-    "lr": Param(float, 1e-4, (), "learning rate"),
-    "temperature": Param(float, 2.0, (), "softmax temperature of the distillation loss"),
-    "batch": Param(int, 8, (), "sequences per step"),
+    "steps": Param(int, 200, (), "optimizer steps", AT_LEAST_0),
+    "lr": Param(float, 1e-4, (), "learning rate", Bounds(0, 1, low_open=True)),
+    "temperature": Param(float, 2.0, (), "softmax temperature of the distillation loss", Bounds(0, 100, low_open=True)),
+    "batch": Param(int, 8, (), "sequences per step", Bounds(1, 4096)),
     "calib": calib_param("training data"),
 }
 
 
 def _config(p: dict) -> DistillConfig:
-    if p["steps"] < 0 or p["batch"] < 1 or p["lr"] <= 0 or p["temperature"] <= 0:
-        raise ValueError("distillation needs steps >= 0, batch >= 1, lr > 0 and temperature > 0")
     return DistillConfig(steps=p["steps"], lr=float(p["lr"]), temperature=float(p["temperature"]),
                          batch=p["batch"], ce_weight=float(p.get("ce", 0.0)),
                          hidden_weight=float(p.get("hidden", 0.0)))
@@ -57,13 +65,11 @@ def _train(teacher, student, plan_step, ctx, p: dict) -> dict:
 
 
 @step("distill", "Smaller student keeping a share of the teacher's blocks, distilled on calibration data (KD).",
-      kind="student", params={"keep": Param(float, 0.5, (), "share of decoder blocks kept"), **TRAINING,
-                              "ce": Param(float, 0.0, (), "weight of cross-entropy on the data"),
-                              "hidden": Param(float, 0.0, (), "weight of last hidden-state MSE")})
+      kind="student", params={"keep": Param(float, 0.5, (), "share of decoder blocks kept", SHARE), **TRAINING,
+                              "ce": Param(float, 0.0, (), "weight of cross-entropy on the data", AT_LEAST_0),
+                              "hidden": Param(float, 0.0, (), "weight of last hidden-state MSE", AT_LEAST_0)})
 def distill_step(model, plan_step, ctx) -> StepOutcome:
     p = resolved_params(plan_step)
-    if not 0 < p["keep"] <= 1:
-        raise ValueError(f"distill keep must be in (0, 1], got {p['keep']}")
     student, kept = layer_student(model, p["keep"])
     with torch.enable_grad():
         training = _train(model, student, plan_step, ctx, p)

@@ -17,18 +17,16 @@ import torch
 
 from engine.evaluation.texts import kl_per_position, log_probs
 from engine.methods.layers import quantizable_linears
-from engine.registry import Param, StepOutcome, calib_param, resolved_params, step
+from engine.registry import Bounds, Param, StepOutcome, calib_param, resolved_params, step
 
 ALPHA_GRID = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 SMOOTHQUANT_ROWS = 32  # the observers keep every input on the CPU: 32 x 128 tokens is plenty for max|X|
 
 
 @step("smoothquant", "Migrate activation outliers into weights before w8a8 (SmoothQuant); alpha 0..1 or auto.",
-      kind="transform", params={"alpha": Param(object, 0.5, (), "migration strength or auto"), "calib": calib_param()})
+      kind="transform", params={"alpha": Param(object, 0.5, (), "migration strength or auto", Bounds(0, 1)),
+                                "calib": calib_param()})
 def smoothquant(model, plan_step, ctx) -> StepOutcome:
-    alpha = resolved_params(plan_step)["alpha"]
-    if alpha != "auto" and not (isinstance(alpha, (int, float)) and 0 <= alpha <= 1):
-        raise ValueError(f"smoothquant alpha must be between 0 and 1 or 'auto', got {alpha!r}")
     ctx.handoff["smoothquant"] = dict(resolved_params(plan_step))  # read by the w8a8 step that follows
     return StepOutcome(model, backend="torchao", kernel_path="(smoothing applied by the w8a8 step)")
 
