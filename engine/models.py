@@ -1,6 +1,7 @@
 """Model sources: the embedded default, a local folder, a GGUF file, the local HF cache, shapes.
 
-Weights load only from safetensors or GGUF (never pickles) and never with remote code.
+Weights load only from safetensors or GGUF (never pickles) and never with remote code; a user's GGUF is checked
+before a library parses it. User paths are resolved, symlinks followed, and kept inside COMPECON_MODEL_ROOTS when set.
 The cached base model is never mutated: every plan works on `LoadedModel.fresh_copy()`.
 """
 
@@ -9,7 +10,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.util
+import json
+import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -17,9 +21,11 @@ import torch
 from transformers import LlamaConfig
 
 from engine.home import flush_to_disk, subdir
+from engine.runtimes.gguf_check import GgufInvalid, check_gguf
 
 DEFAULT_MODEL = "smollm2-135m"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ROOTS_ENV = "COMPECON_MODEL_ROOTS"  # os.pathsep-separated folders user model paths must lie in; unset: any
 
 
 # Shape-only models: real architectures with random weights, for speed, memory and cost.
@@ -153,15 +159,88 @@ def _load_folder(path: Path, name: str, source: str, notes=()) -> LoadedModel:
         pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
         hint = f" (found {', '.join(pickles)}: pickled weights are refused)" if pickles else ""
         raise ModelError(f"no .safetensors weights in {path}{hint}; convert the model to safetensors first")
-    try:
+    notes = (*notes, *_custom_code_notes(path))
+    with _parsing(f"the model in {path}"):
         model = AutoModelForCausalLM.from_pretrained(
             path, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
         )
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    except (OSError, ValueError) as error:
-        raise ModelError(f"could not load the model in {path}: {error}") from error
     params = sum(p.numel() for p in model.parameters())
     return LoadedModel(name, source, tokenizer, params, base=model.eval(), notes=tuple(notes))
+
+
+@contextmanager
+def _parsing(what: str, passing: tuple = ()):
+    """What the libraries that parse a user's model files raise on a damaged or hostile one (transformers,
+    safetensors' SafetensorError, a KeyError from a malformed tokenizer.json, a Rust panic of tokenizers, which
+    is a BaseException) as a ModelError naming what was read; `passing` (and memory or an interrupt) go on."""
+    try:
+        yield
+    except (ModelError, MemoryError, KeyboardInterrupt, SystemExit, *passing):
+        raise
+    except BaseException as error:
+        if "trust_remote_code" in str(error):  # custom code found where _custom_code_notes does not look
+            raise ModelError(_refusal(what, "named in its files")) from error
+        raise ModelError(f"could not load {what}: {type(error).__name__}: {error}") from error
+
+
+def _read_config(file: Path) -> dict:
+    """A folder's JSON config as a dict, or what is wrong with it and where."""
+    try:
+        data = json.loads(file.read_bytes())
+    except json.JSONDecodeError as error:
+        raise ModelError(f"{file} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+                         "fix or replace the file") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModelError(f"cannot read {file}: {error}") from error
+    if not isinstance(data, dict):
+        raise ModelError(f"{file} holds a JSON {type(data).__name__}, not the object a model config is")
+    return data
+
+
+def _auto_map(config: dict, limit: int = 4) -> str:
+    """A config's `auto_map` entries, short (the text is the file's, shown back to the user)."""
+    entries = config["auto_map"]
+    items = [f"{k}: {v}" for k, v in entries.items()] if isinstance(entries, dict) else [repr(entries)]
+    shown = [item if len(item) <= 100 else item[:99] + "…" for item in items[:limit]]
+    return "; ".join(shown) + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _refusal(path, found: str) -> str:
+    return (f"{path} needs custom model code ({found}), and custom code is never run here. Use a model whose "
+            "architecture transformers ships (llama, mistral, qwen2, gemma, ...), or convert it to GGUF with "
+            "llama.cpp where llama.cpp supports it and give the .gguf file")
+
+
+def _custom_code_notes(path: Path) -> list[str]:
+    """Custom code named in a folder's configs (`auto_map`) is never run. Where transformers has no stock class
+    to use instead, the folder is refused before transformers sees it (it would only ask for
+    trust_remote_code=True, with a hub URL made of the local path); otherwise the stock class is measured and a
+    note says so."""
+    from transformers import CONFIG_MAPPING
+    from transformers.models.auto.tokenization_auto import tokenizer_class_from_name
+
+    config = _read_config(path / "config.json") if (path / "config.json").is_file() else {}
+    model_type = config.get("model_type")
+    known_type = isinstance(model_type, str) and model_type in CONFIG_MAPPING
+    notes = []
+    if "auto_map" in config:
+        if not known_type:
+            kind = f"model_type {model_type!r}, which transformers does not know" if model_type else "no model_type"
+            raise ModelError(_refusal(path, f"config.json has auto_map {{{_auto_map(config)}}} and {kind}"))
+        notes.append(f"the custom code in config.json's auto_map ({_auto_map(config)}) was not run: the stock "
+                     f"'{model_type}' architecture was measured instead")
+    file = path / "tokenizer_config.json"
+    tokenizer = _read_config(file) if file.is_file() else {}
+    if "auto_map" in tokenizer:
+        cls = tokenizer.get("tokenizer_class")
+        stock = isinstance(cls, str) and tokenizer_class_from_name(cls) is not None
+        if not stock and not (cls is None and known_type):
+            raise ModelError(_refusal(path, f"tokenizer_config.json has auto_map {{{_auto_map(tokenizer)}}} and "
+                                            f"tokenizer_class {cls!r}, which transformers does not ship"))
+        notes.append(f"the custom tokenizer code in tokenizer_config.json's auto_map ({_auto_map(tokenizer)}) was "
+                     f"not run: transformers' stock {cls or model_type} tokenizer was used instead")
+    return notes
 
 
 def _cached_gguf(gguf: Path, name: str, source: str, progress) -> LoadedModel:
@@ -169,7 +248,13 @@ def _cached_gguf(gguf: Path, name: str, source: str, progress) -> LoadedModel:
     key = hashlib.sha256(f"{gguf}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     target = subdir("models") / f"{gguf.stem}-{key}"
     if not (target / "config.json").is_file():
-        _convert_gguf(gguf, target, progress)
+        if source == "gguf":  # a user's file, checked once per size and mtime; the embedded one ships with its package
+            try:
+                check_gguf(gguf)
+            except (GgufInvalid, OSError) as error:
+                raise ModelError(str(error)) from error
+        with _parsing(gguf, passing=(OSError,)):  # a full disk is not the file's fault
+            _convert_gguf(gguf, target, progress)
     notes = [f"dequantized from {gguf.name}; a GGUF's float weights were low-bit once"]
     return replace(_load_folder(target, name, source, notes), gguf_source=gguf)
 
@@ -208,16 +293,42 @@ def load_model(spec: str, progress=print) -> LoadedModel:
         return _load_shape(spec.split(":", 1)[1])
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".gguf":
-        path = path.resolve()
+        path = _allowed(path)
         if not path.is_file():
             raise ModelError(f"GGUF file not found: {path}")
         return _cached_gguf(path, path.name, "gguf", progress)
-    if path.exists():
-        path = path.resolve()
-        if not path.is_dir():
+    if path.is_absolute() or path.exists():
+        path = _allowed(path)
+        if path.is_dir():
+            if model_roots():  # a link inside the folder is judged by where it points, too
+                for file in path.iterdir():
+                    _allowed(file)
+            return _load_folder(path, path.name, "folder")
+        if path.exists():
             raise ModelError(f"{path} is not a folder or a .gguf file")
-        return _load_folder(path, path.name, "folder")
     return _load_hf_cache(spec)
+
+
+def model_roots() -> list[Path]:
+    """The folders user model paths must lie in (COMPECON_MODEL_ROOTS), symlinks followed; empty: anywhere."""
+    listed = os.environ.get(MODEL_ROOTS_ENV, "").split(os.pathsep)
+    return [Path(root).expanduser().resolve() for root in listed if root.strip()]
+
+
+def _allowed(path: Path) -> Path:
+    """A user's model path with symlinks followed, refused outside the configured model roots (a link is
+    judged by where it points, so a link inside a root cannot lead out of it)."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError) as error:  # a symlink loop
+        raise ModelError(f"cannot resolve {path}: {error}") from error
+    roots = model_roots()
+    if roots and not any(resolved.is_relative_to(root) for root in roots):
+        shown = f"{path} (which leads to {resolved})" if resolved != path.absolute() else str(path)
+        raise ModelError(f"{shown} is outside the model folders allowed by {MODEL_ROOTS_ENV} "
+                         f"({os.pathsep.join(map(str, roots))}): put the model inside one of them, or add its "
+                         f"folder to {MODEL_ROOTS_ENV}")
+    return resolved
 
 
 def _load_hf_cache(model_id: str) -> LoadedModel:

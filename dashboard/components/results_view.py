@@ -12,6 +12,7 @@ from dashboard.components import services, tables
 from engine.charts.catalogue import run_charts
 from engine.records import is_ok, ok_plans, runtime_label
 from engine.reports.explain import slower_than_baseline
+from engine.reports.mdtext import text as inert
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
@@ -58,7 +59,7 @@ def headline(record: dict) -> None:
         facts.append(f"{prompts.get('evaluation', '?')} prompts evaluated from '{prompts.get('name')}'")
     st.caption(" · ".join(facts))
     for note in record["model"].get("notes") or []:
-        st.caption(f"Note: {note}")
+        st.caption(f"Note: {inert(note)}")  # a note can quote the model's own files (custom code it names)
 
 
 FOLLOW_S = 2.0
