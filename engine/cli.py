@@ -113,6 +113,8 @@ RUN_OPTIONS = [
                       default=typer.Option(None, "--json", help="write the run record here")),
     inspect.Parameter("prompts", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
                       default=typer.Option(None, help="your prompts: .jsonl, .csv or .txt")),
+    inspect.Parameter("wide", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
+                      default=typer.Option(False, "--wide", help="every column of the table (default: fits 100)")),
     inspect.Parameter("calibration_check", inspect.Parameter.KEYWORD_ONLY, annotation=bool,
                       default=typer.Option(False, help="run each calibrated plan on generic texts and on your "
                                                        "prompts")),
@@ -145,6 +147,7 @@ def methods():
 
 def run(**options):
     """Compress the model under each plan, measure it, and store the run."""
+    from engine.cost import assumptions
     from engine.evaluation.prompts import PromptFileError, load_prompts
     from engine.evaluation.verdict import Tolerance
     from engine.models import ModelError
@@ -162,6 +165,7 @@ def run(**options):
             if prompt_set is None or settings.calibration_share <= 0:
                 raise ValueError("--calibration-check needs --prompts and a --calibration-share above 0")
             plans = calibration_variants(plans)
+        assumptions(settings.device, "", settings.hardware, settings.price_per_hour)  # an unknown --hardware
         if json_path:
             _check_writable(json_path, "--json")
         if settings.primary:
@@ -170,7 +174,7 @@ def run(**options):
             record = run_plans(options["model"], plans, settings, progress=progress, prompts=prompt_set)
     except (PlanError, RunError, ModelError, PromptFileError, ValueError) as error:
         _fail(str(error))
-    typer.echo(render(record))
+    typer.echo(render(record, options["wide"]))
     typer.echo(f"run id: {record['run_id']}")
     if json_path:
         try:
@@ -179,6 +183,10 @@ def run(**options):
             _fail(f"the run is stored ({record['run_id']}), but --json {json_path} could not be written "
                   f"({error.strerror}); `compecon export {record['run_id']} -o FILE` writes it later", 1)
         typer.echo(f"run record written to {json_path}")
+    failed = [p["plan"] for p in record["plans"] if p["status"] != "ok"]
+    if failed:  # a script must not read a run with failed plans as a finished comparison
+        _fail(f"{len(failed)} of {len(record['plans'])} plans did not finish ({', '.join(failed)}); the run keeps "
+              "the others", 1)
 
 
 run.__signature__ = inspect.Signature(RUN_OPTIONS + settings_parameters())
@@ -197,7 +205,8 @@ def runs():
 
 @app.command()
 def show(run_id: str, prompts: bool = typer.Option(False, "--prompts", help="list the worst prompts per plan"),
-         worst: int = typer.Option(5, help="how many prompts per plan with --prompts")):
+         worst: int = typer.Option(5, help="how many prompts per plan with --prompts"),
+         wide: bool = typer.Option(False, "--wide", help="every column of the table (default: fits 100)")):
     """The comparison table of one stored run."""
     from engine.reports.terminal import render, render_worst_prompts
     from engine.store import Store
@@ -208,7 +217,7 @@ def show(run_id: str, prompts: bool = typer.Option(False, "--prompts", help="lis
     except KeyError as error:
         _fail(str(error.args[0]))
     typer.echo(f"run {record['run_id']} ({record['status']}), {record['model']['name']} on {record['device']['name']}")
-    typer.echo(render(record))
+    typer.echo(render(record, wide))
     if prompts:
         typer.echo(render_worst_prompts(record, store.prompt_records(record["run_id"]), worst))
 
@@ -319,7 +328,13 @@ def main():
     # The CLI prints its own progress; transformers' per-load bars and notices are noise here.
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    app()
+    from engine.store import StoreError
+
+    try:
+        app()
+    except StoreError as error:  # a full disk or a read-only folder: said plainly, no traceback
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

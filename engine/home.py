@@ -3,7 +3,9 @@ project's own files (sample data shipped with the tool)."""
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -30,3 +32,20 @@ def flush_to_disk(path: Path) -> Path:
         with open(file, "rb") as handle:
             os.fsync(handle.fileno())
     return path
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def disk_problem(error: OSError, path: Path, needed_bytes: int | None = None) -> str:
+    """A write that failed, said so a user can act: where, how much was needed and is free, what to do."""
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    need = f"it needs about {needed_bytes / 1e6:,.0f} MB, " if needed_bytes else ""
+    if error.errno in DISK_FULL:
+        return (f"the disk is full writing {path} ({need}{free / 1e6:,.0f} MB free there): free some space "
+                "(`compecon delete RUN` removes a run and its files), point COMPECON_HOME at a larger disk, or run "
+                "with --no-keep-artifacts")
+    return f"could not write {path}: {error.strerror or error}"

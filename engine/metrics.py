@@ -36,6 +36,7 @@ class Metric:
     suffix: str = ""  # after the terminal value
     diverges: bool = False  # meaningless once the plan diverged: reads "diverged"
     compare: bool = True  # a column of the dashboard's comparison tables
+    brief: bool = False  # in the terminal's default (100-column) table; every column is in `--wide`
 
     @property
     def title(self) -> str:
@@ -93,18 +94,20 @@ def human_bytes(n) -> str:
 
 
 _CATALOGUE = (
-    Metric("weight_bytes", "size", "Weights in memory", "MB", 1e-6, ",.1f", False, column="weights", text="bytes"),
+    Metric("weight_bytes", "size", "Weights in memory", "MB", 1e-6, ",.1f", False, column="weights", text="bytes",
+           brief=True),
     Metric("compression_ratio", "size", "Compression ratio", "× vs baseline", 1, ".2f", True, change="",
-           column="ratio", suffix="x"),
+           column="ratio", suffix="x", brief=True),
     Metric("bits_per_weight", "size", "Bits per weight", "bits", 1, ".2f", False, column="bpw"),
     Metric("ttft_ms", "latency", "Time to first token", "ms", 1, ",.1f", False, column="ttft_ms", text=".1f"),
-    Metric("tpot_ms", "latency", "Time per output token", "ms", 1, ",.1f", False, column="tpot_ms", text=".1f"),
+    Metric("tpot_ms", "latency", "Time per output token", "ms", 1, ",.1f", False, column="tpot_ms", text=".1f",
+           brief=True),
     Metric("tokens_per_s", "latency", "Throughput", "tokens/s", 1, ",.1f", True),
     Metric("roofline_efficiency", "latency", "Roofline efficiency", "%", 100, ".1f", True, change="",
            column="roofline", text=".1%"),
     Metric("peak_bytes", "memory", "Peak memory", "MB", 1e-6, ",.0f", False),
     Metric("usd_per_1k_queries", "cost", "Cost per 1,000 queries", "USD", 1, "$,.4f", False, column="usd_1k",
-           text=".4f"),
+           text=".4f", brief=True),
     Metric("perplexity", "accuracy", "Perplexity", "lower is better", 1, ".2f", False, column="ppl",
            verdict="Perplexity (relative increase)", diverges=True),
     Metric("ppl_delta_pct", "accuracy", "Perplexity change", "%", 1, "+.2f", False, change="", column="ppl_delta",

@@ -16,9 +16,10 @@ from engine.evaluation import paired, texts
 from engine.evaluation.calibration import Calibration, build_calibration
 from engine.evaluation.plan_eval import PromptAccuracy
 from engine.evaluation.prompts import PromptSet
-from engine.evaluation.verdict import Tolerance, default_metric, judge, recommend
-from engine.home import subdir
+from engine.evaluation.verdict import Tolerance, default_metric, failed_plans, judge, recommend
+from engine.home import DISK_FULL, disk_problem, subdir
 from engine.measure.decode_paths import latency_result, resolve_paths
+from engine.measure.exclusive import exclusive_device
 from engine.measure.memory import PeakMemory, release_memory
 from engine.measure.roofline import bandwidth, device_name
 from engine.metrics import pct_change
@@ -53,6 +54,21 @@ def _prompt_ids(loaded, prompt_tokens: int) -> torch.Tensor:
     text = " ".join(texts.load_eval_texts())
     ids = loaded.tokenizer(text, add_special_tokens=False).input_ids[:prompt_tokens]
     return torch.tensor(ids)
+
+
+def remove_leftovers(store: Store) -> None:
+    """Delete what interrupted runs left half-written: the folder of the plan that was running when its process
+    died, and the run's shared files (finished plans keep their model files)."""
+    root = subdir("artifacts")
+    for row in store.list_runs():
+        folder = root / row["run_id"]
+        if row["status"] != RunState.INTERRUPTED or not folder.is_dir():
+            continue
+        finished = {str(position) for position, plan in enumerate(store.get_run(row["run_id"])["plans"])
+                    if plan["status"] in (PlanState.OK, PlanState.FAILED)}
+        for child in folder.iterdir():
+            if child.name.partition("-")[0] not in finished:
+                shutil.rmtree(child, ignore_errors=True)
 
 
 class Runner:
@@ -153,6 +169,7 @@ class Runner:
         self.progress(PlanEvent(self.position, str(plan), "stage", message))
 
     def run(self) -> dict:
+        remove_leftovers(self.store)
         if self.prompt_info:
             self.store.save_prompt_set(self.prompt_set)
         run_id = self.store.create_run(
@@ -172,7 +189,8 @@ class Runner:
         try:
             self.progress(RunEvent(run_id, "created",
                                    f"run {run_id}: {len(self.plans)} plans on {self.device_info['name']}"))
-            done = [self._run_one(position, plan) for position, plan in enumerate(self.plans)]
+            with self.store.heartbeat(run_id):
+                done = [self._run_one(position, plan) for position, plan in enumerate(self.plans)]
         except RunCancelled:
             self.store.finish_run(run_id, RunState.CANCELLED)
             self._report(RunEvent(run_id, RunState.CANCELLED, f"run {run_id} cancelled; finished plans are kept"))
@@ -203,7 +221,7 @@ class Runner:
     def _recommend(self, records: list[dict]) -> dict:
         if not self.loaded.accuracy_applicable:
             return {"plan": None, "reason": "Accuracy is not applicable to a random-weight shape; "
-                                            "compare size, speed and cost only."}
+                                            "compare size, speed and cost only." + failed_plans(records)}
         return recommend(records, self.tolerance)
 
     def run_plan(self, position: int, plan: Plan) -> PlanResult:
@@ -213,18 +231,24 @@ class Runner:
         except RunCancelled:
             raise
         except Exception as error:  # one plan failing never stops the others
+            shutil.rmtree(self._folder(position, plan), ignore_errors=True)  # no half-written model file stays
             detail = traceback.format_exception_only(type(error), error)[-1].strip()
             if isinstance(error, torch.OutOfMemoryError):
                 detail = f"out of memory on the {self.device}: try a smaller batch size or model ({detail})"
+            elif isinstance(error, OSError) and error.errno in DISK_FULL:
+                detail = disk_problem(error, self._folder(position, plan))
             return PlanResult(plan=str(plan), status=PlanState.FAILED, error=detail,
                               seconds=time.perf_counter() - started,
                               steps=tuple(s.to_dict() for s in plan.steps))
         finally:
             release_memory(self.device)
 
+    def _folder(self, position: int, plan: Plan) -> Path:
+        return subdir("artifacts") / self.run_id / f"{position}-{plan.key()}"
+
     def _measure(self, position: int, plan: Plan, started: float) -> PlanResult:
         s = self.settings
-        folder = subdir("artifacts") / self.run_id / f"{position}-{plan.key()}"
+        folder = self._folder(position, plan)
         with PeakMemory(self.device) as memory:
             self._stage(plan, "compressing")
             model = self.loaded.fresh_copy(self.device)
@@ -238,7 +262,8 @@ class Runner:
             outcome.notes += skipped
         keep = s.keep_artifacts and self.loaded.source != "shape"
         try:
-            size = self._size(model, folder, plan, outcome.extras)
+            size = self._size(model, plan, outcome.extras)
+            keep = keep and self._keep(model, folder, plan, size.disk_bytes, outcome.notes)
             runtime = runtimes.describe(model, folder, keep)
             latency = latency_result(price_rows(rows, self.costs), size.weight_bytes, outcome.kernel_path,
                                      self.bandwidth, s.max_tpot_ms)
@@ -270,11 +295,24 @@ class Runner:
             return judge(value, value, self.tolerance, None)
         return judge(value, getattr(self.base_result.accuracy, metric), self.tolerance, self._changes.get(metric))
 
-    def _size(self, model, folder: Path, plan: Plan, extras: dict) -> SizeResult:
+    def _artifact_metadata(self, plan: Plan) -> dict:
+        return {"plan": str(plan), "model": self.loaded.name}
+
+    def _keep(self, model, folder: Path, plan: Plan, disk_bytes: int, notes: list) -> bool:
+        """Save the plan's artifact. The file is optional: a save that fails (a full disk) costs the file, never
+        the plan's measurements, and says why in the plan's notes."""
+        try:
+            runtimes.save(model, folder, self._artifact_metadata(plan))
+            return True
+        except OSError as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            notes.append(f"model file not kept: {disk_problem(error, folder, disk_bytes)}; every figure of this plan "
+                         "was measured all the same")
+            return False
+
+    def _size(self, model, plan: Plan, extras: dict) -> SizeResult:
         held = runtimes.held_bytes(model)
-        disk = None
-        if self.loaded.source != "shape" or held < 4e9:
-            disk = runtimes.save(model, folder, {"plan": str(plan), "model": self.loaded.name})
+        disk = runtimes.artifact_size(model, self._artifact_metadata(plan))
         base = self.base_result.size.weight_bytes if self.base_result else held
         params = extras.get("training", {}).get("student_params", self.loaded.params)  # a student is smaller
         return SizeResult(weight_bytes=held, disk_bytes=disk, compression_ratio=base / held,
@@ -321,5 +359,11 @@ class Runner:
 def run(model_spec: str, plans: list[Plan], settings: RunSettings = RunSettings(),
         store: Store | None = None, progress=print, prompts: PromptSet | None = None,
         should_cancel=None) -> dict:
-    """Run every plan on the model and return the stored run record."""
-    return Runner(model_spec, plans, settings, store, progress, prompts, should_cancel).run()
+    """Run every plan on the model and return the stored run record. The device is held for the whole run
+    (engine/measure/exclusive.py): another run on it waits, so no run times another's work."""
+    should_cancel = should_cancel or (lambda: False)
+    try:
+        with exclusive_device(resolve_device(settings.device), f"a run of {model_spec}", progress, should_cancel):
+            return Runner(model_spec, plans, settings, store, progress, prompts, should_cancel).run()
+    except InterruptedError as stopped:
+        raise RunCancelled(str(stopped)) from None

@@ -109,6 +109,8 @@ class RunSettings:
                                    bounds=Bounds(1, 1024))
 
     def __post_init__(self):
+        if not isinstance(self.batch_sizes, (tuple, list)) or not self.batch_sizes:
+            raise SettingError(f"--batch {self.batch_sizes!r}: give at least one batch size")
         for f in fields(self):
             value = getattr(self, f.name)
             for item in value if f.name == "batch_sizes" else (value,):

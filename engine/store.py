@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
+import threading
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -15,7 +17,8 @@ from pathlib import Path
 from engine.home import home
 from engine.settings import PlanState, RunState
 
-HEARTBEAT_MAX_AGE_S = 90  # a worker that has not beaten for this long is presumed dead
+HEARTBEAT_MAX_AGE_S = 90  # a worker or run that has not beaten for this long is presumed dead
+HEARTBEAT_EVERY_S = 15
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -27,7 +30,8 @@ CREATE TABLE IF NOT EXISTS runs (
     settings TEXT NOT NULL,          -- JSON
     plans TEXT NOT NULL,             -- JSON list of plan strings, in order
     summary TEXT,                    -- JSON: recommendation and other run-level results
-    owner TEXT                       -- host:pid of the process running it
+    owner TEXT,                      -- host:pid of the process running it
+    heartbeat TEXT                   -- the owner's last sign of life while running (another host, a reused pid)
 );
 CREATE TABLE IF NOT EXISTS plan_results (
     run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
@@ -80,33 +84,101 @@ def owner_alive(owner: str | None, heartbeat: str | None = None) -> bool:
     return heartbeat is None or _age_s(heartbeat) < HEARTBEAT_MAX_AGE_S
 
 
+# SQLite's primary result codes that mean the file system, not the statement, is at fault
+_DISK_CODES = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN}
+
+
+class StoreError(RuntimeError):
+    """The store's file cannot be opened or written (a full disk, a read-only folder); the message says what to
+    do. Runs already stored are not touched by it."""
+
+
+def _disk_fault(error: sqlite3.Error) -> bool:
+    return (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF in _DISK_CODES
+
+
 class Store:
     def __init__(self, path: Path | None = None):
         self.path = Path(path) if path else home() / "runs.sqlite"
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        try:
+            with self._connect() as db:
+                db.executescript(SCHEMA)
+                if "heartbeat" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
+                    db.execute("ALTER TABLE runs ADD COLUMN heartbeat TEXT")  # a store made before heartbeats
+        except StoreError:
+            if not self.path.is_file():
+                raise  # nothing to read either; a store that exists stays readable below
 
-    @contextmanager
-    def _connect(self):
-        db = sqlite3.connect(self.path, timeout=30)
+    def _problem(self, error: sqlite3.Error) -> str:
+        free = shutil.disk_usage(self.path.parent).free if self.path.parent.is_dir() else 0
+        return (f"the run store {self.path} cannot be written ({error}; {free / 1e6:,.1f} MB free on its disk). "
+                "Free some space (`compecon delete RUN` removes a run and its model files) or point COMPECON_HOME "
+                "at another folder; stored runs are unchanged")
+
+    def _open(self, read_only: bool) -> sqlite3.Connection:
+        """A connection in WAL mode; for reads, when WAL's shared-memory file cannot be made (a full disk), the
+        file opened read-only as it is, so listing and reporting still work."""
+        try:
+            db = sqlite3.connect(self.path, timeout=30)
+            db.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as error:
+            if not (read_only and _disk_fault(error) and self.path.is_file()):
+                raise StoreError(self._problem(error)) from error
+            db = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro&immutable=1", uri=True)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA journal_mode = WAL")
+        return db
+
+    @contextmanager
+    def _connect(self, read_only: bool = False):
+        db = self._open(read_only)
         try:
             with db:
                 yield db
+        except sqlite3.Error as error:
+            if _disk_fault(error):
+                raise StoreError(self._problem(error)) from error
+            raise
         finally:
             db.close()
+
+    def integrity(self) -> str:
+        """SQLite's own check of the file ('ok' when every page and index is consistent)."""
+        with self._connect(read_only=True) as db:
+            return "; ".join(row[0] for row in db.execute("PRAGMA integrity_check"))
 
     def create_run(self, model: dict, device: dict, settings: dict, plans: list[str]) -> str:
         run_id = uuid.uuid4().hex[:12]
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs (run_id, created, status, model, device, settings, plans, summary, owner, heartbeat) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (run_id, now(), RunState.RUNNING, json.dumps(model), json.dumps(device),
-                 json.dumps(settings), json.dumps(plans), None, this_process()),
+                 json.dumps(settings), json.dumps(plans), None, this_process(), now()),
             )
         return run_id
+
+    @contextmanager
+    def heartbeat(self, run_id: str, every_s: float = HEARTBEAT_EVERY_S):
+        """Beat for a running run in a background thread, so a reader on another host, or after this pid is
+        reused, can tell it is still alive (a plan can run for minutes without storing anything)."""
+        stop = threading.Event()
+
+        def beat():
+            while not stop.wait(every_s):
+                try:
+                    with self._connect() as db:
+                        db.execute("UPDATE runs SET heartbeat=? WHERE run_id=?", (now(), run_id))
+                except (StoreError, sqlite3.Error):
+                    pass  # a missed beat only ages the last one
+
+        thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def add_plan_result(self, run_id: str, position: int, record: dict, prompt_records=()) -> None:
         """The plan's result and its per-prompt records, in one transaction."""
@@ -126,7 +198,7 @@ class Store:
         return prompt_set.sha256
 
     def get_prompt_set(self, sha256: str) -> dict:
-        with self._connect() as db:
+        with self._connect(read_only=True) as db:
             row = db.execute("SELECT content FROM prompt_sets WHERE sha256=?", (sha256,)).fetchone()
         if row is None:
             raise KeyError(f"no prompt set {sha256}")
@@ -137,7 +209,7 @@ class Store:
         query, args = "SELECT position, record FROM prompt_records WHERE run_id=?", [self.resolve_id(run_id)]
         if position is not None:
             query, args = query + " AND position=?", args + [position]
-        with self._connect() as db:
+        with self._connect(read_only=True) as db:
             rows = db.execute(query + " ORDER BY position, item", args).fetchall()
         return [{"position": r["position"], **json.loads(r["record"])} for r in rows]
 
@@ -147,13 +219,13 @@ class Store:
                        (status, json.dumps(summary or {}), run_id))
 
     def _status(self, row) -> str:
-        """A run still marked running whose process is gone was interrupted."""
-        if row["status"] != RunState.RUNNING or not row["owner"] or owner_alive(row["owner"]):
+        """A run still marked running whose process is gone (or has not beaten for a while) was interrupted."""
+        if row["status"] != RunState.RUNNING or not row["owner"] or owner_alive(row["owner"], row["heartbeat"]):
             return row["status"]
         return RunState.INTERRUPTED
 
     def list_runs(self) -> list[dict]:
-        with self._connect() as db:
+        with self._connect(read_only=True) as db:
             rows = db.execute("SELECT * FROM runs ORDER BY created DESC, rowid DESC").fetchall()
             counts = dict(db.execute(
                 "SELECT run_id, COUNT(*) FROM plan_results GROUP BY run_id").fetchall())
@@ -166,7 +238,7 @@ class Store:
         ]
 
     def resolve_id(self, prefix: str) -> str:
-        with self._connect() as db:
+        with self._connect(read_only=True) as db:
             rows = db.execute("SELECT run_id FROM runs WHERE run_id LIKE ?", (prefix + "%",)).fetchall()
         if len(rows) != 1:
             raise KeyError(f"no run matches '{prefix}'" if not rows else f"'{prefix}' matches several runs")
@@ -175,7 +247,7 @@ class Store:
     def get_run(self, run_id: str) -> dict:
         """The run record (the CLI's --json contract), with plans in order."""
         run_id = self.resolve_id(run_id)
-        with self._connect() as db:
+        with self._connect(read_only=True) as db:
             row = db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
             results = db.execute(
                 "SELECT position, record FROM plan_results WHERE run_id=? ORDER BY position", (run_id,)
@@ -183,13 +255,18 @@ class Store:
         done = {r["position"]: json.loads(r["record"]) for r in results}
         status = self._status(row)
         plans = []
+        running = min((p for p in range(len(json.loads(row["plans"]))) if p not in done), default=None)
         for position, plan in enumerate(json.loads(row["plans"])):
             if position in done:
                 plans.append(done[position])
+            elif status == RunState.RUNNING:
+                plans.append({"plan": plan, "status": PlanState.PENDING, "error": None})
+            elif status == RunState.INTERRUPTED and position == running:
+                plans.append({"plan": plan, "status": PlanState.INTERRUPTED,
+                              "error": "the process running it stopped (killed, crashed or its machine went down)"})
             else:
-                pending = {RunState.INTERRUPTED: PlanState.INTERRUPTED,
-                           RunState.RUNNING: PlanState.PENDING}.get(status, PlanState.NOT_RUN)
-                plans.append({"plan": plan, "status": pending, "error": None})
+                plans.append({"plan": plan, "status": PlanState.NOT_RUN,
+                              "error": f"never started: the run was {status} before it"})
         summary = json.loads(row["summary"]) if row["summary"] else {}
         return {"run_id": run_id, "created": row["created"], "status": status,
                 "model": json.loads(row["model"]), "device": json.loads(row["device"]),

@@ -72,9 +72,26 @@ def _fmt(metric: str, value: float) -> str:
     return f"{value:.1%}" if METRICS[metric].share else f"{value:.3g}"
 
 
+def failed_plans(plans: list[dict]) -> str:
+    """The compressed plans that did not finish, with why: said beside any recommendation, so a run whose plans
+    failed never reads as a comparison."""
+    failed = [f"{p['plan']} ({p.get('error') or p['status']})" for p in plans[1:] if not is_ok(p)]
+    return f" Not compared, {len(failed)} plan{'s' * (len(failed) > 1)} did not finish: {'; '.join(failed)}." \
+        if failed else ""
+
+
 def recommend(plans: list[dict], tol: Tolerance) -> dict:
     """The cheapest ok plan whose verdict is `within` (the baseline counts), with a one-sentence reason that
-    names its interval, and says so when a cheaper plan could not be decided on these prompts."""
+    names its interval, and says so when a cheaper plan could not be decided on these prompts, or did not
+    finish. With no compressed plan finished there is no comparison and no recommendation."""
+    if len(plans) > 1 and not any(is_ok(p) for p in plans[1:]):
+        return {"plan": None, "reason": "No comparison: no compressed plan finished, only the baseline was measured."
+                                        + failed_plans(plans) + " Fix what failed and run again."}
+    recommendation = _recommend(plans, tol)
+    return {**recommendation, "reason": recommendation["reason"] + failed_plans(plans)}
+
+
+def _recommend(plans: list[dict], tol: Tolerance) -> dict:
     ok = [p for p in plans if is_ok(p) and verdict_label(p) == "within"]
     if not ok:
         return {"plan": None, "reason": "No plan finished within tolerance, not even the baseline."}

@@ -1,15 +1,17 @@
 """The decode roofline: at batch 1 every weight is read once per token, so the fastest
-possible tpot is weight_bytes / memory bandwidth. Bandwidth is measured once per device
-(a large device-to-device copy) and cached; a spec table is the fallback.
+possible tpot is weight_bytes / memory bandwidth. Bandwidth is measured at the start of every run
+(a large device-to-device copy, under a second) and recorded with the load it was taken under: one
+sample cached per store ranged 10.2-36.0 GB/s across fresh stores on one busy machine, and every later
+roofline inherited the first one. A spec table is the fallback where the copy cannot run.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import UTC, datetime
 
 import torch
 
-from engine.home import home
+from engine.measure.load import MachineLoad
 from engine.measure.timing import Timer, median
 
 # Spec sheet memory bandwidth (bytes/s) for GPUs we may meet, used when no measurement exists.
@@ -36,22 +38,17 @@ def measure_bandwidth(device: str, size_bytes: int | None = None, repeats: int =
 
 
 def bandwidth(device: str) -> dict:
-    """{'bytes_per_s', 'source'} for this device, measured once and cached in COMPECON_HOME."""
+    """{'bytes_per_s', 'source', 'measured_at', load fields} for this device, measured now, for this run."""
     name = device_name(device)
-    cache = home() / "bandwidth.json"
-    known = json.loads(cache.read_text()) if cache.is_file() else {}
-    if name in known:
-        return known[name]
     try:
-        entry = {"bytes_per_s": measure_bandwidth(device), "source": f"measured: device copy on {name}"}
+        with MachineLoad() as load:
+            entry = {"bytes_per_s": measure_bandwidth(device), "source": f"measured: device copy on {name}"}
+        return {**entry, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), **load.fields()}
     except RuntimeError:
         spec = next((bw for key, bw in SPEC_BANDWIDTH.items() if key in name), None)
         if spec is None:
             raise
-        entry = {"bytes_per_s": spec, "source": f"spec sheet for {name}"}
-    known[name] = entry
-    cache.write_text(json.dumps(known, indent=1))
-    return entry
+        return {"bytes_per_s": spec, "source": f"spec sheet for {name}"}
 
 
 def roofline_tpot_ms(weight_bytes: int, bytes_per_s: float) -> float:

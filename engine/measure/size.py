@@ -60,11 +60,9 @@ def parameter_count(model) -> int:
     return total
 
 
-def save_artifact(model, folder: Path, metadata: dict) -> int:
-    """Save with the library's own flattening to safetensors; returns bytes on disk."""
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
+def artifact_tensors(model, metadata: dict) -> tuple[dict, dict]:
+    """What the artifact holds: plain tensors (subclasses opened with the library's own flattening, tied
+    weights stored once) and the string metadata that goes in its header."""
     state = {k: v for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
     extra: dict[str, str] = {}
     if any(hasattr(v, "__tensor_flatten__") and type(v) is not torch.Tensor for v in state.values()):
@@ -79,10 +77,44 @@ def save_artifact(model, folder: Path, metadata: dict) -> int:
             aliases[name] = seen[key]  # tied weights are stored once
             continue
         seen[key] = name
-        tensors[name] = tensor.detach().contiguous().cpu()
-    meta = {**extra, "compecon": json.dumps(metadata), "aliases": json.dumps(aliases)}
+        tensors[name] = tensor.detach()
+    return tensors, {**extra, "compecon": json.dumps(metadata), "aliases": json.dumps(aliases)}
+
+
+# safetensors' dtype order (its Rust `Dtype` enum): the file lays tensors out by this order, largest first, then by
+# name, and the offsets' digits make the header's length depend on that order.
+_DTYPE_ORDER = ("BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16", "U16", "F16",
+                "BF16", "I32", "U32", "F32", "C64", "F64", "I64", "U64")
+
+
+def artifact_bytes(tensors: dict, metadata: dict) -> int:
+    """The safetensors file's size without writing it (a shape-only 8B model need not put 16 GB on disk to be
+    sized): 8 bytes of header length, the JSON header padded to a multiple of 8, then the tensor data.
+    safetensors has no size-only call, so the header is laid out here as the library lays it out; a test checks
+    the figure against files the library writes."""
+    from safetensors.torch import _TYPES
+
+    names = {dtype: name for name, dtype in _TYPES.items()}
+    ordered = sorted(tensors, key=lambda n: (-_DTYPE_ORDER.index(names[tensors[n].dtype]), n))
+    header: dict = {"__metadata__": metadata}
+    offset = 0
+    for name in ordered:
+        tensor = tensors[name]
+        header[name] = {"dtype": names[tensor.dtype], "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + tensor.nbytes]}
+        offset += tensor.nbytes
+    length = len(json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode())
+    return 8 + length + (-length % 8) + offset
+
+
+def save_artifact(model, folder: Path, metadata: dict) -> int:
+    """Save with the library's own flattening to safetensors; returns bytes on disk."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors, meta = artifact_tensors(model, metadata)
     path = folder / "model.safetensors"
-    save_file(tensors, str(path), metadata=meta)
+    save_file({name: t.contiguous().cpu() for name, t in tensors.items()}, str(path), metadata=meta)
     flush_to_disk(path)  # not in the background while the next plan is timed
     if hasattr(model, "config"):
         model.config.to_json_file(folder / "config.json")

@@ -113,7 +113,10 @@ def cost_assumptions(record: dict) -> tuple:
     ]
     if bandwidth:
         rows.append(("Memory bandwidth (roofline)",
-                     f"{num(bandwidth.get('bytes_per_s', 0) / 1e9, ',.1f', 'GB/s')} ({bandwidth.get('source')})"))
+                     f"{num(bandwidth.get('bytes_per_s', 0) / 1e9, ',.1f', 'GB/s')} ({bandwidth.get('source')}"
+                     + (f", this run, at {bandwidth['measured_at']}" if bandwidth.get("measured_at") else "")
+                     + (f", load {bandwidth['load_1m']:.1f} on {bandwidth['cpu_count']} cores"
+                        if bandwidth.get("load_1m") is not None else "") + ")"))
     return tuple(rows)
 
 

@@ -1,18 +1,22 @@
 """The comparison as plain text for a terminal (`compecon run` and `compecon show`): one row per
 plan, one column per catalogue metric that names a terminal header (engine/metrics.py), then the
-assumptions behind the figures and the prompts each plan broke first."""
+assumptions behind the figures and the prompts each plan broke first. By default the table fits
+100 columns (the brief metrics and the verdict's own); `--wide` shows every column."""
 
 from __future__ import annotations
 
+import textwrap
+
 from engine.measure.load import BUSY
-from engine.metrics import terminal_metrics
+from engine.metrics import METRICS, terminal_metrics
 from engine.records import broke_first, cost_sentence, is_ok, verdict_label
 
 
 def plan_row(plan: dict) -> dict:
     """One plan's headline figures as display strings, keyed by terminal header."""
     if not is_ok(plan):
-        return {"plan": plan["plan"], "status": plan.get("status"), "note": plan.get("error") or ""}
+        return {"plan": plan["plan"], "status": plan.get("status"), "verdict": plan.get("status"),
+                "note": plan.get("error") or ""}
     row = {"plan": plan["plan"], "status": "ok", "runtime": (plan.get("runtime") or {}).get("name") or "-",
            "backend": plan.get("backend") or ""}
     row.update({m.column: m.terminal(plan) for m in terminal_metrics()})
@@ -24,20 +28,42 @@ def plan_row(plan: dict) -> dict:
     return row
 
 
-def columns() -> list[str]:
-    return ["plan", "status", "runtime", "backend", *[m.column for m in terminal_metrics()], "verdict", "change_ci95"]
+WIDTH = 100  # the default table's width: fits a terminal without wrapping
 
 
-def render(record: dict) -> str:
-    rows = [plan_row(p) for p in record["plans"]]
-    names = columns()
+def columns(record: dict | None = None, wide: bool = True) -> list[str]:
+    """Every column (`wide`), or the brief ones plus the metric the run's verdict is judged on."""
+    if wide:
+        return ["plan", "status", "runtime", "backend", *[m.column for m in terminal_metrics()], "verdict",
+                "change_ci95"]
+    primary = METRICS.get(((record or {}).get("settings") or {}).get("verdict", {}).get("metric") or "")
+    brief = [m.column for m in terminal_metrics() if m.brief or m is primary]
+    return ["plan", "runtime", *brief, "verdict", "change_ci95"]
+
+
+def _table(rows: list[dict], names: list[str], wide: bool) -> list[str]:
+    """Header and rows; in the default table a long plan name is cut to keep the width, and given in full below."""
     widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in names}
-    lines = ["  ".join(c.ljust(widths[c]) for c in names)]
-    notes = []
+    if not wide:
+        rest = sum(w for c, w in widths.items() if c != "plan") + 2 * (len(names) - 1)
+        widths["plan"] = max(len("plan"), min(widths["plan"], WIDTH - rest))
+    cut = [r["plan"] for r in rows if len(r["plan"]) > widths["plan"]]
+    lines = ["  ".join(c.ljust(widths[c]) for c in names).rstrip()]
     for r in rows:
-        if r["status"] != "ok":
-            notes.append(f"{r['plan']}: {r['status']} - {r.get('note', '')}")
-        lines.append("  ".join(str(r.get(c, "")).ljust(widths[c]) for c in names))
+        cells = {**r, "plan": r["plan"] if len(r["plan"]) <= widths["plan"] else r["plan"][:widths["plan"] - 1] + "…"}
+        lines.append("  ".join(str(cells.get(c, "")).ljust(widths[c]) for c in names).rstrip())
+    return lines + [f"plan in full: {plan}" for plan in cut]
+
+
+def render(record: dict, wide: bool = False) -> str:
+    rows = [plan_row(p) for p in record["plans"]]
+    table = _table(rows, columns(record, wide), wide)
+    lines = []
+    notes = [f"{r['plan']}: {r['status']}" + (f" - {r['note']}" if r.get("note") else "")
+             for r in rows if r["status"] != "ok"]
+    if not wide:
+        lines.append("(--wide shows every column: status, backend, ttft, bits per weight, roofline, perplexity, "
+                     "KL, agreement)")
     lines.append(f"cost assumptions: {cost_sentence(record)}")
     p90 = [(p["plan"], p["cost"]["usd_per_1k_queries_p90"]) for p in record["plans"]
            if is_ok(p) and (p.get("cost") or {}).get("usd_per_1k_queries_p90") is not None]
@@ -65,7 +91,7 @@ def render(record: dict) -> str:
         if resolves:
             lines.append(f"these prompts resolve task-accuracy changes of about ±{resolves:.1f} pts (if 10% of "
                          "answers flip); a smaller tolerance needs more prompts")
-    return "\n".join(lines + notes)
+    return "\n".join(table + [textwrap.fill(line, WIDTH, subsequent_indent="  ") for line in lines + notes])
 
 
 def render_worst_prompts(record: dict, prompt_records: list[dict], worst: int = 5) -> str:

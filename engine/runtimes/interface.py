@@ -13,7 +13,7 @@ import torch
 
 from engine.measure.decode_paths import measure_paths
 from engine.measure.load import MachineLoad
-from engine.measure.size import save_artifact, weight_bytes
+from engine.measure.size import artifact_bytes, artifact_tensors, save_artifact, weight_bytes
 from engine.runtimes.llamacpp import GgufModel, sha256
 
 # one label for every batch size, so the throughput curve and the cost at any batch stay on one path
@@ -43,11 +43,18 @@ def held_bytes(model) -> int:
     return model.tensor_bytes() if isinstance(model, GgufModel) else weight_bytes(model)
 
 
-def save(model, folder: Path, metadata: dict) -> int:
-    """The plan's artifact in `folder` (a GGUF plan wrote its file there already); bytes on disk."""
+def artifact_size(model, metadata: dict) -> int:
+    """disk_bytes: the plan's artifact as saved (a GGUF plan wrote its file already; a torch model's safetensors
+    file is sized without writing it, so measuring never needs the disk space)."""
     if isinstance(model, GgufModel):
         return model.path.stat().st_size
-    return save_artifact(model, folder, metadata)
+    return artifact_bytes(*artifact_tensors(model, metadata))
+
+
+def save(model, folder: Path, metadata: dict) -> None:
+    """Keep the plan's artifact in `folder` (a GGUF plan's file is there already)."""
+    if not isinstance(model, GgufModel):
+        save_artifact(model, folder, metadata)
 
 
 def describe(model, folder: Path | None, keep: bool = True) -> dict:

@@ -47,7 +47,7 @@ def test_a_toy_metric_reaches_the_terminal_the_csv_and_the_dashboard(toy_metric)
     from engine.reports.tabular import to_csv
     from engine.reports.terminal import render
 
-    table = render(RECORD).splitlines()
+    table = render(RECORD, wide=True).splitlines()
     at = table[0].index(" toy ") + 1  # the column starts where its header does
     assert [line[at:].split("  ")[0] for line in table[1:3]] == ["0.500", "0.250"]
     rows = list(csv.DictReader(io.StringIO(to_csv(RECORD))))
