@@ -51,8 +51,9 @@ class ConsoleProgress:
 
     def __call__(self, event) -> None:
         match event:
-            case PlanEvent(state="stage"):
-                return  # the bar and the plan lines say enough on a terminal
+            case PlanEvent(state="stage"):  # what a plan is doing now: a step can take minutes
+                self._close()
+                print(f"  {event.message} ...", file=self.stream, flush=True)
             case str() | PlanEvent() | RunEvent():
                 self._close()
                 print(getattr(event, "message", event), file=self.stream, flush=True)
@@ -155,6 +156,7 @@ def run(**options):
     from engine.plan import PlanError
     from engine.reports.terminal import render
     from engine.settings import RunError, calibration_variants, plans_for, resolve_device
+    from engine.store import StoreError
 
     json_path = options["json_path"]
     try:
@@ -174,6 +176,8 @@ def run(**options):
             record = run_plans(options["model"], plans, settings, progress=progress, prompts=prompt_set)
     except (PlanError, RunError, ModelError, PromptFileError, ValueError) as error:
         _fail(str(error))
+    except StoreError as error:  # the disk, not the input: exit 1
+        _fail(str(error), 1)
     typer.echo(render(record, options["wide"]))
     typer.echo(f"run id: {record['run_id']}")
     if json_path:
@@ -201,6 +205,24 @@ def runs():
     for r in Store().list_runs():
         typer.echo(f"{r['run_id']}  {r['created']}  {r['status']:<11} {r['model']:<18} "
                    f"{r['finished_plans']}/{len(r['plans'])} plans: {', '.join(r['plans'])}")
+
+
+@app.command()
+def delete(run_ids: list[str] = typer.Argument(..., help="run ids or unique prefixes (see `compecon runs`)")):
+    """Delete runs and their saved model files (about 1 GB per run of the default model, unless it ran with
+    --no-keep-artifacts)."""
+    from engine.store import Store
+
+    store = Store()
+    for run_id in run_ids:
+        try:
+            if store.get_run(run_id)["status"] == "running":
+                _fail(f"run {run_id} is still running; stop it first (Ctrl-C in its terminal, or Cancel on the "
+                      "dashboard's Run page)")
+            freed = store.delete_run(run_id)
+        except KeyError as error:
+            _fail(str(error.args[0]))
+        typer.echo(f"deleted {run_id}: {freed / 1e6:,.1f} MB of model files freed")
 
 
 @app.command()
@@ -301,7 +323,8 @@ def report(runs: list[str] = typer.Argument(..., help="run ids or unique prefixe
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def ui(ctx: typer.Context):
-    """Start the dashboard; Streamlit's own options pass through (e.g. --server.port 8600)."""
+    """Start the dashboard; Streamlit's own options pass through (e.g. --server.port 8600). The worker it starts
+    for runs exits by itself after 300 s without a queued job, so it outlives a stopped dashboard by up to that."""
     import os
 
     from engine.home import PROJECT_ROOT
@@ -314,7 +337,9 @@ def ui(ctx: typer.Context):
 @app.command()
 def worker(device: str = typer.Option("cpu", help="cpu or cuda"),
            idle_exit: float = typer.Option(300, help="exit after this many seconds without a queued job")):
-    """Run the dashboard's queued jobs for one device (the dashboard starts one by itself)."""
+    """Run the dashboard's queued jobs for one device (the dashboard starts one by itself). It runs below the web
+    server's CPU priority (nice 10) on one core fewer than the machine has, and exits after --idle-exit seconds
+    without a queued job (a worker the dashboard started outlives a stopped `compecon ui` by up to that long)."""
     from engine.worker import serve
 
     if device not in ("cpu", "cuda"):

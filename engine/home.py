@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -35,6 +36,15 @@ def flush_to_disk(path: Path) -> Path:
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def os_error(error: Exception, path: Path) -> OSError:
+    """A failed write as an OSError with its errno: safetensors reports its I/O failures (a full disk) as a
+    SafetensorError whose text ends '(os error N)'."""
+    if isinstance(error, OSError):
+        return error
+    code = re.search(r"os error (\d+)", str(error))
+    return OSError(int(code.group(1)) if code else errno.EIO, str(error), str(path))
 
 
 def disk_problem(error: OSError, path: Path, needed_bytes: int | None = None) -> str:

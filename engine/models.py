@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from transformers import LlamaConfig
 
-from engine.home import flush_to_disk, subdir
+from engine.home import disk_problem, flush_to_disk, os_error, subdir
 from engine.runtimes.gguf_check import GgufInvalid, check_gguf
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -132,8 +132,11 @@ def embedded_gguf_path() -> Path:
     return path
 
 
-def _convert_gguf(gguf: Path, target: Path, progress=print) -> None:
-    """Dequantize a GGUF once with transformers and keep it as safetensors (loads in <1 s after)."""
+def _convert_gguf(gguf: Path, target: Path, progress=print) -> tuple | None:
+    """Dequantize a GGUF once with transformers and keep it as safetensors (loads in <1 s after). The cache is
+    optional: when it cannot be written (a full disk), no partial folder stays and (model, tokenizer, why) come
+    back for this run to use from memory."""
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     progress(f"converting {gguf.name} to safetensors once (about 25 s on a CPU) ...")
@@ -145,11 +148,17 @@ def _convert_gguf(gguf: Path, target: Path, progress=print) -> None:
         del model.config.quantization_config
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    flush_to_disk(staging)
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        flush_to_disk(staging)
+    except (OSError, SafetensorError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        needed = sum(p.numel() * p.element_size() for p in model.parameters())
+        return model, tokenizer, disk_problem(os_error(error, staging), staging, needed)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
+    return None
 
 
 def _load_folder(path: Path, name: str, source: str, notes=()) -> LoadedModel:
@@ -254,7 +263,14 @@ def _cached_gguf(gguf: Path, name: str, source: str, progress) -> LoadedModel:
             except (GgufInvalid, OSError) as error:
                 raise ModelError(str(error)) from error
         with _parsing(gguf, passing=(OSError,)):  # a full disk is not the file's fault
-            _convert_gguf(gguf, target, progress)
+            unsaved = _convert_gguf(gguf, target, progress)
+        if unsaved:
+            model, tokenizer, problem = unsaved
+            progress(f"the converted model is used from memory and converted again next time: {problem}")
+            notes = (f"dequantized from {gguf.name}; a GGUF's float weights were low-bit once",
+                     f"converted model not cached: {problem}")
+            return LoadedModel(name, source, tokenizer, sum(p.numel() for p in model.parameters()),
+                               base=model.eval(), notes=notes, gguf_source=gguf)
     notes = [f"dequantized from {gguf.name}; a GGUF's float weights were low-bit once"]
     return replace(_load_folder(target, name, source, notes), gguf_source=gguf)
 

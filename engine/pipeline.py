@@ -362,6 +362,8 @@ def run(model_spec: str, plans: list[Plan], settings: RunSettings = RunSettings(
     """Run every plan on the model and return the stored run record. The device is held for the whole run
     (engine/measure/exclusive.py): another run on it waits, so no run times another's work."""
     should_cancel = should_cancel or (lambda: False)
+    store = store or Store()
+    store.check_writable()  # a full disk is said before the model loads
     try:
         with exclusive_device(resolve_device(settings.device), f"a run of {model_spec}", progress, should_cancel):
             return Runner(model_spec, plans, settings, store, progress, prompts, should_cancel).run()

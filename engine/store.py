@@ -142,10 +142,10 @@ class Store:
         finally:
             db.close()
 
-    def integrity(self) -> str:
-        """SQLite's own check of the file ('ok' when every page and index is consistent)."""
-        with self._connect(read_only=True) as db:
-            return "; ".join(row[0] for row in db.execute("PRAGMA integrity_check"))
+    def check_writable(self) -> None:
+        """Raise StoreError now, before a run spends minutes, when the store could not record it."""
+        with self._connect():
+            pass
 
     def create_run(self, model: dict, device: dict, settings: dict, plans: list[str]) -> str:
         run_id = uuid.uuid4().hex[:12]
@@ -272,9 +272,16 @@ class Store:
                 "model": json.loads(row["model"]), "device": json.loads(row["device"]),
                 "settings": json.loads(row["settings"]), "plans": plans, **summary}
 
-    def delete_run(self, run_id: str) -> None:
+    def delete_run(self, run_id: str) -> int:
+        """Delete a run, its per-prompt records and its saved model files (artifacts/RUN beside the store, where
+        the pipeline writes them); returns the bytes freed on disk. Callers refuse a run still going."""
+        run_id = self.resolve_id(run_id)
         with self._connect() as db:
-            db.execute("DELETE FROM runs WHERE run_id=?", (self.resolve_id(run_id),))
+            db.execute("DELETE FROM runs WHERE run_id=?", (run_id,))
+        files = self.path.parent / "artifacts" / run_id
+        freed = sum(f.stat().st_size for f in files.rglob("*") if f.is_file()) if files.is_dir() else 0
+        shutil.rmtree(files, ignore_errors=True)
+        return freed
 
 
 def pid_alive(pid: int) -> bool:

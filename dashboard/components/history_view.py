@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import streamlit as st
 
@@ -72,10 +70,8 @@ def _cancel_delete() -> None:
 
 def _delete(run_ids: list[str]) -> None:
     """Callback: runs before the next script run, so the selection widget may still be changed."""
-    artifacts = services.store().path.parent / "artifacts"
     for run_id in run_ids:
-        services.store().delete_run(run_id)
-        shutil.rmtree(artifacts / run_id, ignore_errors=True)  # its saved compressed models go too
+        services.store().delete_run(run_id)  # its saved compressed models go too
     st.session_state["history_pick"] = [r for r in st.session_state.get("history_pick", []) if r not in run_ids]
     st.session_state.pop("confirm_delete", None)
     st.session_state["deleted"] = run_ids

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from engine.home import flush_to_disk
+from engine.home import flush_to_disk, os_error
 
 
 def plain_tensors(tensor: torch.Tensor) -> list[torch.Tensor]:
@@ -109,12 +109,16 @@ def artifact_bytes(tensors: dict, metadata: dict) -> int:
 
 def save_artifact(model, folder: Path, metadata: dict) -> int:
     """Save with the library's own flattening to safetensors; returns bytes on disk."""
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     tensors, meta = artifact_tensors(model, metadata)
     path = folder / "model.safetensors"
-    save_file({name: t.contiguous().cpu() for name, t in tensors.items()}, str(path), metadata=meta)
+    try:
+        save_file({name: t.contiguous().cpu() for name, t in tensors.items()}, str(path), metadata=meta)
+    except SafetensorError as error:  # its I/O failures (a full disk) are not OSErrors: make them one
+        raise os_error(error, path) from error
     flush_to_disk(path)  # not in the background while the next plan is timed
     if hasattr(model, "config"):
         model.config.to_json_file(folder / "config.json")

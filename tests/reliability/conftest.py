@@ -53,14 +53,14 @@ def small_disk(path: Path, size: str = "256k"):
 def fill(folder: Path, leave: int = 0) -> Path:
     """Fill the disk under `folder` until at most `leave` bytes are free."""
     filler = folder / f"filler-{uuid.uuid4().hex[:6]}"
-    with open(filler, "wb") as handle:
-        try:
+    try:
+        with open(filler, "wb") as handle:
             while True:
                 handle.write(b"\0" * 4096)
                 handle.flush()
-        except OSError:
-            pass
-    if leave:
+    except OSError:
+        pass  # full (perhaps already before the file could be made)
+    if leave and filler.exists():
         with open(filler, "r+b") as handle:
             handle.truncate(max(0, filler.stat().st_size - leave))
     return filler

@@ -237,3 +237,17 @@ def _window(store_path: Path, run_id: str) -> tuple[str, str]:
     finally:
         db.close()
     return created, last
+
+
+def test_a_full_disk_while_caching_the_converted_model_loads_it_from_memory(home):
+    """The first run on a small disk: the embedded GGUF's converted copy cannot be cached (540 MB); the model is
+    used from memory, no partial folder stays, and the note says why and what it costs."""
+    from engine.models import load_model
+
+    with small_disk(home, "8m"):
+        messages = []
+        loaded = load_model("smollm2-135m", progress=messages.append)
+        assert loaded.base is not None and loaded.tokenizer is not None
+        assert any("converted model not cached" in note and "disk is full" in note for note in loaded.notes)
+        assert any("used from memory" in m for m in messages)
+        assert not [p for p in (home / "models").rglob("*") if p.is_file()]  # no partial folder
