@@ -38,6 +38,18 @@ def flush_to_disk(path: Path) -> Path:
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+def write_atomic(path: Path, text: str) -> Path:
+    """Write a cache file whole or not at all (a temporary file beside it, then a rename): a truncated cache left
+    by a full disk or a kill broke every later run before ("Unterminated string ...")."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        partial.write_text(text)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
 def os_error(error: Exception, path: Path) -> OSError:
     """A failed write as an OSError with its errno: safetensors reports its I/O failures (a full disk) as a
     SafetensorError whose text ends '(os error N)'."""

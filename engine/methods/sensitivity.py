@@ -15,7 +15,7 @@ import json
 import torch
 
 from engine.evaluation.texts import kl_per_position, log_probs
-from engine.home import subdir
+from engine.home import subdir, write_atomic
 from engine.methods.backend_quanto import quantize_quanto
 
 
@@ -24,7 +24,10 @@ def block_sensitivity(model, rows: torch.Tensor, device: str, bits: int, group: 
     """[{block, kl, params}] for every decoder block; the model is left as it was."""
     cache = subdir("sensitivity") / f"{cache_key}.json" if cache_key else None
     if cache and cache.is_file():
-        return json.loads(cache.read_text())
+        try:
+            return json.loads(cache.read_text())
+        except (OSError, ValueError):
+            pass  # a damaged cache is measured again
     reference = log_probs(model, rows, device)
     layers = model.model.layers
     ranking = []
@@ -38,7 +41,7 @@ def block_sensitivity(model, rows: torch.Tensor, device: str, bits: int, group: 
         if progress:
             progress(index + 1, len(layers))
     if cache:
-        cache.write_text(json.dumps(ranking))
+        write_atomic(cache, json.dumps(ranking))
     return ranking
 
 

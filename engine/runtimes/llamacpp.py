@@ -10,9 +10,11 @@ how to install it when it is missing.
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import logging
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +80,15 @@ def quantize(source: Path, target: Path, file_type: str, threads: int | None = N
             entry.name, entry.size = keep[-2], data.size
             entry.data = data.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
         params.imatrix = entries
-    code = lib.llama_model_quantize(str(source).encode(), str(target).encode(), params)
+    partial = target.with_name(target.name + ".partial")  # a file at `target` is whole
+    code = lib.llama_model_quantize(str(source).encode(), str(partial).encode(), params)
     if code != 0:
+        full = shutil.disk_usage(target.parent).free < source.stat().st_size  # llama.cpp says only "failed"
+        partial.unlink(missing_ok=True)
+        if full:
+            raise OSError(errno.ENOSPC, f"llama.cpp could not write {target.name} (code {code})", str(target))
         raise RuntimeError(f"llama.cpp could not quantize {source.name} to {file_type} (code {code})")
-    return flush_to_disk(target)
+    return flush_to_disk(partial.replace(target))
 
 
 @torch.no_grad()  # not inference_mode: the model is a plain float transformers model

@@ -54,6 +54,7 @@ def test_a_full_disk_while_saving_models_keeps_every_measurement(tiny_llama, hom
         assert plan["latency"]["tpot_ms"] > 0 and plan["accuracy"]["kl_divergence"] is not None
         assert plan["runtime"]["artifact"] is None
     assert leftovers == []  # no half-written model file
+    assert record["settings"]["bandwidth"]["measured_at"]  # this run's own bandwidth sample
     assert "no compressed plan" not in record["recommendation"]["reason"]
     assert integrity(home / "runs.sqlite") == "ok"
 
@@ -251,3 +252,40 @@ def test_a_full_disk_while_caching_the_converted_model_loads_it_from_memory(home
         assert any("converted model not cached" in note and "disk is full" in note for note in loaded.notes)
         assert any("used from memory" in m for m in messages)
         assert not [p for p in (home / "models").rglob("*") if p.is_file()]  # no partial folder
+
+
+def test_bandwidth_is_measured_for_every_run_and_a_stale_cache_is_ignored(home, monkeypatch):
+    import engine.measure.roofline as roofline
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "bandwidth.json").write_text('{"x86_64 CPU": {"bytes_per_s": 1')  # truncated by an older version
+    samples = iter([10.2e9, 36.0e9])
+    monkeypatch.setattr(roofline, "measure_bandwidth", lambda device: next(samples))
+    first, second = roofline.bandwidth("cpu"), roofline.bandwidth("cpu")
+    assert (first["bytes_per_s"], second["bytes_per_s"]) == (10.2e9, 36.0e9)  # each run its own sample
+    assert first["measured_at"] and first["cpu_count"] >= 1 and "load_1m" in first
+
+
+def test_a_cache_is_written_whole_or_not_at_all(home):
+    from engine.home import write_atomic
+
+    with small_disk(home / "cache", "64k") as disk:
+        target = write_atomic(disk / "ranking.json", '{"ok": true}')
+        fill(disk)
+        with pytest.raises(OSError):
+            write_atomic(target, "x" * 200_000)
+        assert json.loads(target.read_text()) == {"ok": True}  # the old file, whole
+        assert sorted(p.name for p in disk.iterdir() if not p.name.startswith("filler")) == ["ranking.json"]
+
+
+def test_a_damaged_sensitivity_cache_is_measured_again(tiny_model, home):
+    import torch
+
+    from engine.home import subdir
+    from engine.methods.sensitivity import block_sensitivity
+
+    (subdir("sensitivity") / "k.json").write_text('[{"block": 0, "kl": 0.1')  # cut short
+    rows = torch.randint(0, 512, (2, 16), generator=torch.Generator().manual_seed(0))
+    ranking = block_sensitivity(tiny_model, rows, "cpu", 4, 64, "k")
+    assert [r["block"] for r in ranking] == [0, 1]
+    assert json.loads((subdir("sensitivity") / "k.json").read_text()) == ranking
