@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard.components import services
 from dashboard.components.forms import Choice
+from engine.reports.mdtext import text as inert
 
 QUICK_LOOK = 64  # prompts: the PM preset on the sample set finishes in a few minutes on a 2-core CPU
 
@@ -36,7 +37,7 @@ def preview(prompt_set, rows: int = 12) -> None:
                           for i in items[:rows]])
     st.dataframe(frame, hide_index=True, width="stretch", height=min(38 + 35 * len(frame), 320))
     if len(items) > rows:
-        st.caption(f"First {rows} of {len(items):,} prompts. Categories: {', '.join(categories) or 'none'}.")
+        st.caption(f"First {rows} of {len(items):,} prompts. Categories: {inert(', '.join(categories)) or 'none'}.")
 
 
 def prompt_picker(accuracy_applicable: bool) -> Choice:
@@ -60,7 +61,8 @@ def prompt_picker(accuracy_applicable: bool) -> Choice:
         try:
             prompt_set = services.parse_prompt_file(upload.getvalue(), upload.name)
         except PromptFileError as error:
-            return Choice(None, [f"This file cannot be used: {error}. Nothing was stored."])
+            # the message quotes the file's name and its text: shown as written, never as Markdown
+            return Choice(None, [f"This file cannot be used: {inert(error)}. Nothing was stored."])
     preview(prompt_set)
     every = st.checkbox("Evaluate every prompt", key="all_prompts", value=False)
     count = len(prompt_set)

@@ -57,7 +57,7 @@ def headline(record: dict) -> None:
         facts.append(f"verdict: {rule}")
     if prompts:
         facts.append(f"{prompts.get('evaluation', '?')} prompts evaluated from '{prompts.get('name')}'")
-    st.caption(" · ".join(facts))
+    st.caption(inert(" · ".join(facts)))  # the model's and prompt file's names as written, never as Markdown
     for note in record["model"].get("notes") or []:
         st.caption(f"Note: {inert(note)}")  # a note can quote the model's own files (custom code it names)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from engine.charts.style import TEMPLATE
+from engine.charts.style import TEMPLATE, plain
 from engine.records import ok_plans
 
 SOURCES = {"texts": ("generic texts", "#8c8c8c"), "prompts": ("your prompts", "#1f77b4")}
@@ -45,7 +45,7 @@ def calibration_chart(record: dict, height: int = 340) -> go.Figure | None:
         label, colour = SOURCES[source]
         plans = [pair[1 + index] for pair in pairs]
         fig.add_trace(go.Bar(
-            x=[pair[0] for pair in pairs], y=[p["accuracy"].get("kl_divergence") for p in plans], name=label,
+            x=[plain(pair[0]) for pair in pairs], y=[p["accuracy"].get("kl_divergence") for p in plans], name=label,
             marker_color=colour, text=[f"{p['accuracy'].get('kl_divergence') or 0:.4f}" for p in plans],
             textposition="outside", cliponaxis=False,
             customdata=[[(p["accuracy"].get("top1_agreement") or 0) * 100] for p in plans],

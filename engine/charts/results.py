@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from engine.charts import style
-from engine.charts.style import BATCH_AXIS, LEGEND_BELOW, TEMPLATE, hover, record_colours
+from engine.charts.style import BATCH_AXIS, LEGEND_BELOW, TEMPLATE, hover, plain, record_colours
 from engine.metrics import METRICS, Metric
 from engine.records import interval_text, ok_plans, verdict_label, verdict_metric
 
@@ -23,7 +23,7 @@ def metric_bars(record: dict, metric_key: str, title: str | None = None, height:
         return None
     colours = record_colours(record)
     fig = go.Figure(go.Bar(
-        x=[p["plan"] for p in plans], y=values, marker_color=[colours[p["plan"]] for p in plans],
+        x=[plain(p["plan"]) for p in plans], y=values, marker_color=[colours[p["plan"]] for p in plans],
         text=[metric.format(v) for v in values], textposition="outside", cliponaxis=False,
         hovertext=[hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>",
     ))
@@ -53,7 +53,7 @@ def latency_chart(record: dict, height: int = 340) -> go.Figure | None:
         metric = METRICS[key]
         values = [metric.value(p) for p in plans]
         fig.add_trace(go.Bar(
-            x=[p["plan"] for p in plans], y=values, marker_color=[colours[p["plan"]] for p in plans],
+            x=[plain(p["plan"]) for p in plans], y=values, marker_color=[colours[p["plan"]] for p in plans],
             text=[metric.format(v) for v in values], textposition="outside", cliponaxis=False,
             hovertext=[hover(p) for p in plans], hovertemplate="%{hovertext}<extra></extra>", showlegend=False,
         ), row=1, col=col)
@@ -108,7 +108,8 @@ def accuracy_chart(record: dict, height: int = 340) -> go.Figure | None:
         values.append(None if diverged else metric.value(p))
         labels.append("diverged" if diverged else metric.format(metric.value(p)))
     fig = go.Figure(go.Bar(
-        x=[p["plan"] for p in plans], y=[v or 0 for v in values], marker_color=[colours[p["plan"]] for p in plans],
+        x=[plain(p["plan"]) for p in plans], y=[v or 0 for v in values],
+        marker_color=[colours[p["plan"]] for p in plans],
         text=labels, textposition="outside", cliponaxis=False,
         error_y=_error_bars([interval_error(p, metric) for p in plans]),
         hovertext=[hover(p) + (f"<br>paired 95% interval: {interval_text(p)}" if interval_text(p) else "")
@@ -158,7 +159,7 @@ def cost_accuracy_scatter(record: dict, height: int = 420) -> go.Figure | None:
         on_front = name in front
         error = interval_error(p, metric, base_value)
         fig.add_trace(go.Scatter(
-            x=[cost], y=[acc], mode="markers+text", name=name, text=[name], textposition="top center",
+            x=[cost], y=[acc], mode="markers+text", name=plain(name), text=[plain(name)], textposition="top center",
             error_y=_error_bars([error]),
             marker=dict(size=16, color=colours[name] if on_front else "white", line=dict(color=colours[name], width=3),
                         symbol="circle"),
@@ -201,7 +202,7 @@ def slice_heatmap(record: dict, height: int | None = None) -> go.Figure | None:
     unit = {"task_accuracy": "pts", "perplexity": "%", "kl_divergence": "nats"}.get(metric.name, "pts")
     scale = "RdBu" if metric.higher_is_better is not False else "RdBu_r"
     fig = go.Figure(go.Heatmap(
-        z=z, x=[p["plan"] for p in plans[1:]], y=[f"{s} ({base[s].get('prompts', '?')})" for s in names],
+        z=z, x=[plain(p["plan"]) for p in plans[1:]], y=[f"{plain(s)} ({base[s].get('prompts', '?')})" for s in names],
         colorscale=scale, zmid=0, text=[[("n/a" if v is None else f"{v:+.2f}") for v in row] for row in z],
         texttemplate="%{text}", colorbar=dict(title=unit),
         hovertemplate="slice %{y}<br>plan %{x}<br>change %{text} " + unit + "<extra></extra>",
@@ -226,12 +227,12 @@ def throughput_chart(record: dict, height: int = 340) -> go.Figure | None:
         paths = list(dict.fromkeys(r.get("path", "plain") for r in rows))
         for path in paths:
             mine = [r for r in rows if r.get("path", "plain") == path]
-            name = p["plan"] if len(paths) == 1 else f"{p['plan']} · {path}"
+            name = plain(p["plan"] if len(paths) == 1 else f"{p['plan']} · {path}")
             fig.add_trace(go.Scatter(
                 x=[r["batch_size"] for r in mine], y=[r["tokens_per_s"] for r in mine], mode="lines+markers",
                 name=name, line=dict(color=colours[p["plan"]], width=3, dash="dot" if path == "plain" else "solid"),
                 customdata=[[r.get("usd_per_1k_queries") or 0, r["tpot_ms"]] for r in mine],
-                hovertemplate=name + "<br>batch %{x}: %{y:,.1f} tokens/s, %{customdata[1]:,.1f} ms/token, "
+                hovertemplate="%{fullData.name}<br>batch %{x}: %{y:,.1f} tokens/s, %{customdata[1]:,.1f} ms/token, "
                 "$%{customdata[0]:,.4f} per 1,000 queries<extra></extra>"))
         ring = best_batch_ring(p, "tokens_per_s", colours[p["plan"]])
         if ring is not None:
@@ -248,9 +249,9 @@ def best_batch_ring(plan: dict, y_key: str, colour: str) -> go.Scatter | None:
     if not best:
         return None
     return go.Scatter(
-        x=[best["batch_size"]], y=[best[y_key]], mode="markers", showlegend=False,
+        x=[best["batch_size"]], y=[best[y_key]], mode="markers", showlegend=False, name=plain(plan["plan"]),
         marker=dict(size=16, symbol="circle-open", color=colour, line=dict(width=3)),
-        hovertemplate=f"{plan['plan']}: cheapest batch within {best['max_tpot_ms']:,.0f} ms/token<extra></extra>")
+        hovertemplate=f"%{{fullData.name}}: cheapest batch within {best['max_tpot_ms']:,.0f} ms/token<extra></extra>")
 
 
 def verdict_colour(plan: dict) -> str | None:
@@ -268,10 +269,11 @@ def compare_runs(records: list[dict], metric_key: str, height: int = 380) -> go.
         plans = ok_plans(r)
         ys = [metric.value(p) for p in plans]
         values += ys
-        fig.add_trace(go.Bar(x=[p["plan"] for p in plans], y=ys, name=f"{r['run_id'][:8]} · {r['model']['name']}",
+        fig.add_trace(go.Bar(x=[plain(p["plan"]) for p in plans], y=ys,
+                             name=plain(f"{r['run_id'][:8]} · {r['model']['name']}"),
                              marker_color=colours[r["run_id"]], text=[metric.format(v) for v in ys],
                              textposition="outside", cliponaxis=False,
-                             hovertemplate=f"run {r['run_id']}<br>%{{x}}: %{{text}}<extra></extra>"))
+                             hovertemplate=f"run {plain(r['run_id'])}<br>%{{x}}: %{{text}}<extra></extra>"))
     if all(v is None for v in values):
         return None
     fig.update_layout(template=TEMPLATE, height=height, barmode="group", title=f"{metric.label} by run",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from engine.charts.results import best_batch_ring
-from engine.charts.style import BATCH_AXIS, LEGEND_BELOW, TEMPLATE, record_colours
+from engine.charts.style import BATCH_AXIS, LEGEND_BELOW, TEMPLATE, plain, record_colours
 from engine.records import headline_rows, ok_plans
 
 
@@ -23,10 +23,10 @@ def cost_by_batch_chart(record: dict, height: int = 340) -> go.Figure | None:
         rows = headline_rows(p)
         fig.add_trace(go.Scatter(
             x=[r["batch_size"] for r in rows], y=[r["usd_per_1k_queries"] for r in rows], mode="lines+markers",
-            name=p["plan"], line=dict(color=colours[p["plan"]], width=3),
+            name=plain(p["plan"]), line=dict(color=colours[p["plan"]], width=3),
             customdata=[[r["tpot_ms"]] for r in rows],
-            hovertemplate=p["plan"] + "<br>batch %{x}: $%{y:,.4f} per 1,000 queries, %{customdata[0]:,.1f} ms/token"
-                                      "<extra></extra>"))
+            hovertemplate="%{fullData.name}<br>batch %{x}: $%{y:,.4f} per 1,000 queries, "
+                          "%{customdata[0]:,.1f} ms/token<extra></extra>"))
         ring = best_batch_ring(p, "usd_per_1k_queries", colours[p["plan"]])
         if ring is not None:
             fig.add_trace(ring)

@@ -3,6 +3,7 @@ run, and value axes that stay readable. Units and formats come from engine.metri
 
 from __future__ import annotations
 
+import html
 import math
 
 import plotly.graph_objects as go
@@ -31,6 +32,13 @@ pio.templates["compecon"] = go.layout.Template(
     )
 )
 TEMPLATE = "plotly_white+compecon"
+
+
+def plain(value) -> str:
+    """User text (plan strings, slice and category names, model and file names) shown as itself in any Plotly
+    label, tick, hover, legend or title: Plotly reads tags such as <b> and <a href> in every string as markup
+    and decodes &lt; &gt; &amp; back, so escaping those three is enough (it does not decode &quot;)."""
+    return html.escape("" if value is None else str(value), quote=False)
 
 
 def plan_colours(plans: list[str]) -> dict[str, str]:
@@ -78,10 +86,11 @@ LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.38, xanchor="left", x=0
 def hover(plan: dict) -> str:
     """The hover text of a plan on every chart: what it is, what it costs, which kernels ran."""
     size, lat, cost = plan["size"], plan["latency"], plan["cost"]
-    runtime = (plan.get("runtime") or {}).get("name")
-    return (f"<b>{plan['plan']}</b> ({plan.get('backend') or '-'}{', in ' + runtime if runtime else ''})<br>"
+    runtime = plain((plan.get("runtime") or {}).get("name"))
+    backend, kernel, path = (plain(v or "-") for v in (plan.get("backend"), plan.get("kernel_path"),
+                                                        lat.get("decode_path")))
+    return (f"<b>{plain(plan['plan'])}</b> ({backend}{', in ' + runtime if runtime else ''})<br>"
             f"weights {size['weight_bytes'] / 1e6:,.1f} MB, {size['compression_ratio']:.2f}× smaller, "
             f"{size['bits_per_weight']:.2f} bits/weight<br>"
             f"ttft {lat['ttft_ms']:,.1f} ms, tpot {lat['tpot_ms']:,.1f} ms at batch {lat['batch_size']}<br>"
-            f"${cost['usd_per_1k_queries']:,.4f} per 1,000 queries<br>kernel: {plan.get('kernel_path') or '-'}<br>"
-            f"decode path: {lat.get('decode_path') or '-'}")
+            f"${cost['usd_per_1k_queries']:,.4f} per 1,000 queries<br>kernel: {kernel}<br>decode path: {path}")

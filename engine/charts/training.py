@@ -6,7 +6,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from engine.charts import style
-from engine.charts.style import TEMPLATE, record_colours
+from engine.charts.style import TEMPLATE, plain, record_colours
 from engine.records import ok_plans
 
 
@@ -26,9 +26,9 @@ def break_even_chart(record: dict, height: int = 380) -> go.Figure | None:
         upfront = (p.get("economics") or {}).get("training_usd", 0.0)
         per_query = p["cost"]["usd_per_1k_queries"] / 1000.0
         fig.add_trace(go.Scatter(
-            x=xs, y=[upfront + per_query * x for x in xs], mode="lines", name=p["plan"],
+            x=xs, y=[upfront + per_query * x for x in xs], mode="lines", name=plain(p["plan"]),
             line=dict(color=colours[p["plan"]], width=3),
-            hovertemplate=p["plan"] + "<br>%{x:,.0f} queries: $%{y:,.4f}<extra></extra>"))
+            hovertemplate="%{fullData.name}<br>%{x:,.0f} queries: $%{y:,.4f}<extra></extra>"))
         even = (p.get("economics") or {}).get("break_even_queries")
         if even:
             fig.add_trace(go.Scatter(x=[even], y=[upfront + per_query * even], mode="markers+text",
@@ -53,7 +53,7 @@ def sensitivity_chart(plan: dict, height: int = 320) -> go.Figure | None:
         x=[str(r["block"]) for r in ranking], y=[r["kl"] for r in ranking], marker_color=colours,
         hovertemplate="block %{x}<br>KL %{y:.4f} nats<extra></extra>"))
     fig.update_layout(template=TEMPLATE, height=height, showlegend=False,
-                      title=f"Layer sensitivity measured by {plan['plan']} (red: kept at 8 bits)",
+                      title=f"Layer sensitivity measured by {plain(plan['plan'])} (red: kept at 8 bits)",
                       xaxis=dict(title="decoder block", type="category"),
                       yaxis=dict(title="KL divergence when quantized alone (nats)"))
     return fig

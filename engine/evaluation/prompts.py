@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -17,6 +18,7 @@ from typing import Any
 from engine.evaluation.prompt_rows import (  # noqa: F401  (PromptFileError is part of this module's API)
     ALLOWED_KEYS,
     PromptFileError,
+    check_text,
     csv_rows,
     decode_text,
     jsonl_rows,
@@ -173,7 +175,9 @@ def _check_size(size: int, label: str, limits: Limits) -> None:
 def _item(fields: dict[str, Any], index: int, fail, limits: Limits) -> PromptItem:
     for key in fields:
         if key not in ALLOWED_KEYS:
-            raise fail(f"unknown key '{key}'", f"allowed keys are {', '.join(ALLOWED_KEYS)}")
+            raise fail(f"unknown key {key!r}", f"allowed keys are {', '.join(ALLOWED_KEYS)}")  # repr: escapes shown
+    for key, value in fields.items():
+        check_text(key, value, fail)
     prompt = fields.get("prompt")
     if prompt is None:
         raise fail("missing 'prompt'", "every row needs the prompt text")
@@ -200,7 +204,7 @@ def _choices(value: Any, fail) -> tuple[str, ...] | None:
         raise fail("'choices' has an empty choice", "remove it")
     if len(out) < 2:
         raise fail(f"'choices' needs at least 2 choices, got {len(out)}", "add choices or drop the field")
-    dupes = sorted({c for c in out if out.count(c) > 1})
+    dupes = sorted(c for c, n in Counter(out).items() if n > 1)  # linear: a list may hold 100,000 choices
     if dupes:
         raise fail(f"duplicate choice '{dupes[0]}'", "each choice must be different")
     return out
@@ -216,9 +220,12 @@ def _reference(value: Any, choices: tuple[str, ...] | None, fail) -> str | None:
     if not text or choices is None or text in choices:
         return text or None
     if text.isascii() and text.isdigit():
-        if int(text) < len(choices):
-            return choices[int(text)]
-        raise fail(f"reference index {int(text)} out of range for {len(choices)} choices",
+        digits = text.lstrip("0") or "0"
+        index = int(digits) if len(digits) < 10 else None  # int() refuses thousands of digits
+        if index is not None and index < len(choices):
+            return choices[index]
+        shown = index if index is not None else f"{digits[:9]}… ({len(digits):,} digits)"
+        raise fail(f"reference index {shown} out of range for {len(choices)} choices",
                    "use a 0-based index or the exact text of one choice")
     raise fail(f"reference '{text}' is not one of the choices", "use the exact text of one choice or its 0-based index")
 

@@ -8,6 +8,7 @@ passes through `e()` (html.escape) on its way in; nothing from a run reaches a s
 from __future__ import annotations
 
 import base64
+from html import unescape
 
 from engine.reports.content import Report, RunReport
 from engine.reports.disclosure import DisclosureCard, card
@@ -35,7 +36,8 @@ class Figures:
         if self.images is not None:
             data = base64.b64encode(self.images[figure.key]).decode("ascii")
             mime = "image/svg+xml" if self.image_format == "svg" else "image/png"
-            body = f'<img alt="{e(figure.fig.layout.title.text or figure.key)}" src="data:{mime};base64,{data}">'
+            alt = unescape(figure.fig.layout.title.text or figure.key)  # titles carry Plotly-escaped user text
+            body = f'<img alt="{e(alt)}" src="data:{mime};base64,{data}">'
         else:
             height = figure.fig.layout.height or 340
             body = figure.fig.to_html(full_html=False, include_plotlyjs=self.count == 1, config=PLOTLY_CONFIG,
