@@ -26,7 +26,7 @@ app: setup
 	$(VENV)/bin/compecon ui
 
 demo: setup
-	$(VENV)/bin/compecon run --model smollm2-135m --preset pm-int8-vs-int4
+	$(VENV)/bin/compecon run --model smollm2-135m --preset pm-int8-vs-int4 --prompts sample_data/prompts.jsonl --limit 64
 
 test: setup
 	$(VENV)/bin/pytest -q
