@@ -150,7 +150,7 @@ def parse_prompts(data: bytes, filename: str, limits: Limits = Limits(), name: s
     for line, fields in rows:
         if len(items) >= limits.max_rows:
             raise PromptFileError(label, line, f"more than {limits.max_rows:,} prompts (the limit)",
-                                  "split the file or raise the limit")
+                                  "split the file into sets of at most that many prompts")
         items.append(_item(fields, len(items), partial(PromptFileError, label, line), limits))
     if not items:
         raise PromptFileError(label, None, "no prompts found (the file is empty, blank or only a header)",
@@ -169,7 +169,7 @@ def _parser_for(filename: str) -> str:
 def _check_size(size: int, label: str, limits: Limits) -> None:
     if size > limits.max_bytes:
         raise PromptFileError(label, None, f"file is {size:,} bytes, over the {limits.max_bytes:,}-byte limit",
-                              "split it into smaller files or raise the limit")
+                              "split it into smaller files")
 
 
 def _item(fields: dict[str, Any], index: int, fail, limits: Limits) -> PromptItem:
@@ -188,7 +188,7 @@ def _item(fields: dict[str, Any], index: int, fail, limits: Limits) -> PromptIte
         raise fail("'prompt' is empty", "every row needs the prompt text")
     if len(prompt) > limits.max_prompt_chars:
         raise fail(f"prompt is {len(prompt):,} characters, over the {limits.max_prompt_chars:,}-character limit",
-                   "shorten it or raise the limit")
+                   "shorten it (a prompt this long is a document, not a query)")
     choices = _choices(fields.get("choices"), fail)
     return PromptItem(index, prompt, _reference(fields.get("reference"), choices, fail), choices,
                       _category(fields.get("category"), fail))

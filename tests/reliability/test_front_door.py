@@ -88,3 +88,17 @@ def test_the_readme_names_every_step_and_what_a_run_keeps_on_disk():
         assert f"`{step}" in README, step  # every registered step has an example
     assert re.search(r"about [\d,]+ MB", README) and "--no-keep-artifacts" in README and "compecon delete" in README
     assert "20 MB" in README and "50 MB" not in README
+
+
+def test_over_limit_prompt_files_are_told_what_they_can_do():
+    """No advice to 'raise the limit': no option raises it."""
+    import pytest
+
+    from engine.evaluation.prompts import Limits, PromptFileError, parse_prompts
+
+    cases = [(b'{"prompt": "a"}\n' * 20, Limits(max_bytes=100)), (b'{"prompt": "a"}\n' * 3, Limits(max_rows=2)),
+             (b'{"prompt": "aaaaaaaaaa"}\n', Limits(max_prompt_chars=5))]
+    for data, limits in cases:
+        with pytest.raises(PromptFileError) as error:
+            parse_prompts(data, "p.jsonl", limits)
+        assert "raise" not in str(error.value) and ("split" in str(error.value) or "shorten" in str(error.value))
