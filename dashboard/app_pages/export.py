@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard.components import results_view, services
 from engine.records import ok_plans
+from engine.reports.mdtext import text as inert
 from engine.reports.tabular import to_csv, to_json
 
 st.title("Export")
@@ -12,7 +13,7 @@ if run_id is None:
     st.info("No stored runs to export yet.")
     st.stop()
 record = services.run_record(run_id)
-st.caption(f"{record['model']['name']} on {record['device']['name']} · {record['status']} · "
+st.caption(f"{inert(record['model']['name'])} on {record['device']['name']} · {record['status']} · "
            f"{len(ok_plans(record))} of {len(record['plans'])} plans finished")
 left, right = st.columns(2)
 left.download_button("Download JSON (full run record)", to_json(record), file_name=f"compecon-{run_id}.json",

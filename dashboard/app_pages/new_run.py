@@ -5,6 +5,7 @@ import uuid
 import streamlit as st
 
 from dashboard.components import forms, prompt_form, services, settings_form
+from engine.reports.mdtext import text as inert
 
 st.title("New run")
 st.caption("How much smaller, faster and cheaper does the model get under each plan, and what accuracy does it "
@@ -47,7 +48,7 @@ if st.button("Start run", type="primary", disabled=bool(problems), key="start_ru
     try:
         job_id = queue.submit(spec, token)
     except ValueError as error:  # JobError, PlanError, PromptSet problems: said plainly, nothing queued
-        st.error(f"The run was not queued: {error}")
+        st.error(f"The run was not queued: {inert(error)}")
         st.stop()
     queue.ensure_worker(device)
     st.session_state["submit_token"] = uuid.uuid4().hex

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard.components import drilldown, results_view, services
+from engine.reports.mdtext import text as inert
 
 st.title("Results")
 run_id = results_view.pick_run()
@@ -12,7 +13,7 @@ if run_id is None:
     st.stop()
 record = services.run_record(run_id)
 if record is None:
-    st.error(f"Run {run_id} is no longer in the store.")
+    st.error(f"Run {inert(run_id, 40)} is no longer in the store.")
     st.stop()
 
 results_view.headline(record)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard.components import progress, services
 from engine.jobs import ACTIVE
+from engine.reports.mdtext import text as inert
 
 queue = services.queue()
 job_id = progress.pick_job(queue)
@@ -16,7 +17,7 @@ try:
     job = queue.get_job(job_id)
 except KeyError:
     st.title("Run")
-    st.error(f"There is no job '{job_id}' in this store.")
+    st.error(f"There is no job '{inert(job_id, 40)}' in this store.")
     st.stop()
 
 st.query_params["job"] = job_id  # a reload comes back to this job

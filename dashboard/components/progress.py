@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard.components import services, tables
 from engine.jobs import ACTIVE
+from engine.reports.mdtext import text as inert
 from engine.settings import JobState, PlanState
 
 ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:", "ok": ":material/check_circle:",
@@ -104,7 +105,7 @@ def _plans(rows: list[dict], progress: dict) -> None:
                 else:
                     st.progress(0.0, text=f"{stage} …")
             elif plan["state"] == "failed":
-                st.error(f"failed: {plan.get('error') or plan.get('message')}")
+                st.error(f"failed: {inert(plan.get('error') or plan.get('message'))}")
             else:
                 st.caption(plan["state"])
         right.caption(f"{plan['seconds']:.0f} s" if plan.get("seconds") else "")
@@ -126,7 +127,7 @@ def bar_text(stage: str, progress: dict) -> str:
 def _ending(job: dict, record: dict | None) -> None:
     status = job["status"]
     if status == "failed":
-        st.error(f"The run failed: {job.get('error') or 'see the log below'}")
+        st.error(f"The run failed: {inert(job.get('error')) or 'see the log below'}")
     elif status == "cancelled":
         st.warning("The run was cancelled; plans that had finished are kept.")
     elif status == "interrupted":

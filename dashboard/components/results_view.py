@@ -30,7 +30,7 @@ def pick_run() -> str | None:
         matches = [i for i in ids if i.startswith(wanted)]
         wanted = matches[0] if len(matches) == 1 else None
         if wanted is None:
-            st.error(f"No stored run matches '{st.query_params.get('run')}'.")
+            st.error(f"No stored run matches '{inert(st.query_params.get('run'), 40)}'.")
     if not rows:
         return None
     labels = {r["run_id"]: services.run_label(r) for r in rows}
@@ -123,10 +123,10 @@ def comparison(record: dict) -> None:
                "outside it. " + tables.cost_assumptions(record))
     failed = [p for p in record["plans"] if p.get("status") == "failed"]
     for plan in failed:
-        st.error(f"{plan['plan']} failed: {plan.get('error')}")
+        st.error(f"{plan['plan']} failed: {inert(plan.get('error'))}")
     for plan in record["plans"]:
         for note in plan.get("notes") or []:
-            st.caption(f"{plan['plan']}: {note}")
+            st.caption(f"{plan['plan']}: {inert(note)}")
 
 
 def speed_detail(record: dict) -> None:

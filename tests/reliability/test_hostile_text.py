@@ -186,6 +186,23 @@ def test_the_prompt_file_and_model_names_show_as_written_on_the_results_page(com
     assert seen.strip() == f"[m](https://evil.example) _x_ on cpu · 3 prompts evaluated from '{FILE_NAME}'"
 
 
+def test_ids_from_a_link_show_as_written_in_errors(compecon_home):
+    """A shared link's ?run= or ?job= is user text too: a page that cannot find it says so without markup."""
+    from tests.dashboard.conftest import APP
+
+    hostile = "[x](https://evil.example)"
+    for page, query in (("results", {"run": hostile}), ("run", {"job": hostile})):
+        at = AppTest.from_file(str(APP), default_timeout=60)
+        at.query_params.update(query)
+        at.run()
+        at.switch_page(f"app_pages/{page}.py").run()
+        errors = [e.value for e in at.error]
+        assert errors, page
+        for error in errors:
+            rendered, seen = _markdown_shows(error)
+            assert "<a " not in rendered and hostile in seen, (page, error)
+
+
 # ---------------------------------------------------------------- NUL and control characters in prompt files
 
 
