@@ -20,20 +20,9 @@ CUSTOM_MAP = {"AutoConfig": "configuration_evil.EvilConfig", "AutoModelForCausal
 
 
 @pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory) -> Path:
-    """A real llama folder: one 16-wide layer as safetensors and a 64-word tokenizer."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         num_key_value_heads=1, vocab_size=64, max_position_embeddings=64)
-    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
-    vocab = {f"w{i}": i for i in range(63)} | {"[UNK]": 63}
-    words = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    words.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]", eos_token="w0").save_pretrained(folder)
-    return folder
+def tiny_folder(tiny_llama) -> Path:
+    """A real llama folder with its tokenizer (tests/reliability/conftest.py), copied per test below."""
+    return tiny_llama
 
 
 def _copy(folder: Path, tmp_path: Path, name: str = "model", **config_changes) -> Path:
