@@ -135,7 +135,7 @@ def _problem(value, kind: str, meta) -> str | None:
     if meta["choices"] and value not in meta["choices"]:
         return f"must be one of {', '.join(meta['choices'])}"
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if ("int" in kind or kind == "tuple") and not (number and float(value).is_integer()):
+    if ("int" in kind or kind == "tuple") and not (number and isinstance(value, int)):
         return "must be a whole number"
     if "float" in kind and not number:
         return "must be a number"
