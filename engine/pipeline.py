@@ -233,8 +233,9 @@ class Runner:
         except Exception as error:  # one plan failing never stops the others
             shutil.rmtree(self._folder(position, plan), ignore_errors=True)  # no half-written model file stays
             detail = traceback.format_exception_only(type(error), error)[-1].strip()
-            if isinstance(error, torch.OutOfMemoryError):
-                detail = f"out of memory on the {self.device}: try a smaller batch size or model ({detail})"
+            if isinstance(error, (torch.OutOfMemoryError, MemoryError)) or "can't allocate memory" in detail:
+                detail = (f"out of memory on the {self.device}: try a smaller batch size or model, or fewer plans "
+                          f"in one run ({detail})")
             elif isinstance(error, OSError) and error.errno in DISK_FULL:
                 detail = disk_problem(error, self._folder(position, plan))
             return PlanResult(plan=str(plan), status=PlanState.FAILED, error=detail,

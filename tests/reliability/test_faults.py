@@ -289,3 +289,18 @@ def test_a_damaged_sensitivity_cache_is_measured_again(tiny_model, home):
     ranking = block_sensitivity(tiny_model, rows, "cpu", 4, 64, "k")
     assert [r["block"] for r in ranking] == [0, 1]
     assert json.loads((subdir("sensitivity") / "k.json").read_text()) == ranking
+
+
+def test_a_plan_that_runs_out_of_memory_fails_alone_with_advice(tiny_llama, home, monkeypatch):
+    """A step that needs more memory than the machine has (a real allocation the allocator refuses) fails its
+    plan with advice; the other plans of the run complete."""
+    import torch
+
+    def too_big(model, plan_step, ctx):
+        torch.ones(2**41, dtype=torch.uint8)  # 2 TB, touched: refused by the allocator
+
+    monkeypatch.setitem(STEPS, "int4", replace(STEPS["int4"], fn=too_big))
+    record = run(str(tiny_llama), plans_for(PLANS, None, "cpu"), QUICK, progress=_quiet)
+    assert [p["status"] for p in record["plans"]] == ["ok", "ok", "failed"]
+    assert record["plans"][2]["error"].startswith("out of memory on the cpu: try a smaller batch size")
+    assert "did not finish" in record["recommendation"]["reason"]
