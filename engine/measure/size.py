@@ -115,11 +115,13 @@ def save_artifact(model, folder: Path, metadata: dict) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     tensors, meta = artifact_tensors(model, metadata)
     path = folder / "model.safetensors"
+    partial = folder / "model.safetensors.partial"  # a file named model.safetensors is whole
     try:
-        save_file({name: t.contiguous().cpu() for name, t in tensors.items()}, str(path), metadata=meta)
+        save_file({name: t.contiguous().cpu() for name, t in tensors.items()}, str(partial), metadata=meta)
     except SafetensorError as error:  # its I/O failures (a full disk) are not OSErrors: make them one
+        partial.unlink(missing_ok=True)
         raise os_error(error, path) from error
-    flush_to_disk(path)  # not in the background while the next plan is timed
+    flush_to_disk(partial).replace(path)  # flushed now, not in the background while the next plan is timed
     if hasattr(model, "config"):
         model.config.to_json_file(folder / "config.json")
     return sum(p.stat().st_size for p in folder.iterdir() if p.suffix == ".safetensors")
