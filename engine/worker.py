@@ -4,18 +4,27 @@ writing progress to the job row so any page, in any tab, can follow it.
 One worker per device (registered in the `workers` table); one job at a time. Progress
 writes and cancel checks are throttled so a fast stream of events never hammers SQLite.
 `python -m engine.worker --device cpu` (or `compecon worker`) runs one; the dashboard starts
-one by itself when a job is queued.
+one by itself when a job is queued, and it exits after `--idle-exit` seconds (300) without a queued
+job, so it outlives a stopped `compecon ui` by up to that long.
+
+The worker makes room for the web server on the same machine (pages opened during a 16-prompt run on
+2 cores took 104-118 s to become usable when it ran at the server's priority on every core): it lowers
+its own CPU priority (nice +10, applied in the process itself, however it was started) and runs torch,
+and llama.cpp when a job leaves `threads` unset, on one core fewer than the machine has.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
+import torch
 from transformers.utils import logging as hf_logging
 
 from engine.evaluation.prompts import PromptFileError, PromptSet
@@ -41,14 +50,41 @@ WRITE_EVERY_S = 0.5
 CANCEL_CHECK_EVERY_S = 0.5
 HEARTBEAT_EVERY_S = 5.0
 POLL_S = 1.0
+NICE = 10  # the worker's CPU priority: below the web server's (0), so pages stay usable while a job runs
+IDLE_EXIT_S = 300.0
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def worker_threads() -> int:
+    """Compute threads of a worker: one core fewer than the machine has, left to the web server."""
+    return max(1, cores() - 1)
+
+
+def make_room(nice: int = NICE, threads: int | None = None) -> dict:
+    """Lower this process's CPU priority to `nice` (never raise it: an already nicer process stays so) and
+    set torch's intra-op threads; returns what the worker now runs with."""
+    current = os.nice(0)
+    if nice > current:
+        try:
+            current = os.nice(nice - current)
+        except OSError:  # a platform without nice: run at the priority it has
+            pass
+    threads = threads or worker_threads()
+    torch.set_num_threads(threads)
+    return {"nice": current, "threads": torch.get_num_threads(), "cores": cores()}
 
 
 class JobProgress:
     """The pipeline's progress callable and should_cancel for one job."""
 
-    def __init__(self, queue: JobQueue, job_id: str, plans: list[str]):
+    def __init__(self, queue: JobQueue, job_id: str, plans: list[str], worker: dict | None = None):
         self.queue, self.job_id = queue, job_id
-        self.state = {"plans": [{"plan": p, "state": PlanState.QUEUED, "stage": None, "message": "", "seconds": None}
+        self.state = {"worker": worker or {},  # the worker's nice, threads and cores: what the job ran with
+                      "plans": [{"plan": p, "state": PlanState.QUEUED, "stage": None, "message": "", "seconds": None}
                                 for p in plans],
                       "position": None, "stage": "loading the model", "prompt_stage": None, "done": 0, "total": 0,
                       "messages": [], "started": now(), "updated": now()}
@@ -118,14 +154,20 @@ class JobProgress:
 
 
 def run_job(queue: JobQueue, job: dict) -> str:
-    """Run one claimed job to its end; returns the job's final status."""
+    """Run one claimed job to its end; returns the job's final status. A job that leaves llama.cpp's `threads`
+    unset (all cores) runs it on the worker's threads, one core fewer, as torch does here; the run's
+    settings record the number used."""
     spec = job["spec"]
     settings = RunSettings.from_dict(spec["settings"])
+    if settings.threads is None:
+        settings = replace(settings, threads=torch.get_num_threads())
     status, error = JobState.FAILED, None
     progress = None
     try:
         plans = plans_for(spec.get("plans"), spec.get("preset"), settings.device)
-        progress = JobProgress(queue, job["job_id"], [str(p) for p in plans])
+        worker = {"nice": os.nice(0), "threads": torch.get_num_threads(), "llamacpp_threads": settings.threads,
+                  "cores": cores()}
+        progress = JobProgress(queue, job["job_id"], [str(p) for p in plans], worker)
         prompts = PromptSet.from_dict(spec["prompts"]) if spec.get("prompts") else None
         run(spec["model"], plans, settings, store=queue.store, progress=progress,
             prompts=prompts, should_cancel=progress.should_cancel)
@@ -155,8 +197,11 @@ def _heartbeat(queue: JobQueue, device: str, stop: threading.Event) -> None:
         queue.heartbeat(device)
 
 
-def serve(device: str, idle_exit_s: float = 300, store_path: Path | None = None) -> int:
-    """Run jobs until idle for idle_exit_s seconds; 0 when another worker already serves the device."""
+def serve(device: str, idle_exit_s: float = IDLE_EXIT_S, store_path: Path | None = None, nice: int = NICE,
+          threads: int | None = None) -> int:
+    """Run jobs until idle for idle_exit_s seconds; 0 when another worker already serves the device.
+    Runs at CPU priority `nice` with `threads` torch threads (default: cores - 1), see make_room."""
+    room = make_room(nice, threads)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     queue = JobQueue(store_path)
@@ -165,7 +210,9 @@ def serve(device: str, idle_exit_s: float = 300, store_path: Path | None = None)
         return 0
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(queue, device, stop), daemon=True).start()
-    print(f"worker {this_process()} serving {device} jobs from {queue.path}", flush=True)
+    print(f"worker {this_process()} serving {device} jobs from {queue.path} at nice {room['nice']} with "
+          f"{room['threads']} of {room['cores']} cores; exits after {idle_exit_s:g} s without a queued job",
+          flush=True)
     idle_since = time.monotonic()
     try:
         while True:
@@ -186,10 +233,17 @@ def serve(device: str, idle_exit_s: float = 300, store_path: Path | None = None)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.worker", description="run queued jobs for one device")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    parser.add_argument("--idle-exit", type=float, default=300, help="exit after this many idle seconds")
+    parser.add_argument("--idle-exit", type=float, default=IDLE_EXIT_S,
+                        help="exit after this many seconds without a queued job (default: %(default)g)")
     parser.add_argument("--store", type=Path, default=None, help="the runs.sqlite file (default: COMPECON_HOME)")
+    parser.add_argument("--nice", type=int, default=NICE,
+                        help="CPU priority to run at, below the web server's (default: %(default)s; never raised)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads, and llama.cpp's for jobs that leave them unset (default: cores - 1)")
     args = parser.parse_args(argv)
-    return serve(args.device, args.idle_exit, args.store)
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    return serve(args.device, args.idle_exit, args.store, args.nice, args.threads)
 
 
 if __name__ == "__main__":
