@@ -9,8 +9,10 @@ job, so it outlives a stopped `compecon ui` by up to that long.
 
 The worker makes room for the web server on the same machine (pages opened during a 16-prompt run on
 2 cores took 104-118 s to become usable when it ran at the server's priority on every core): it lowers
-its own CPU priority (nice +10, applied in the process itself, however it was started) and runs torch,
-and llama.cpp when a job leaves `threads` unset, on one core fewer than the machine has.
+its own CPU priority (nice +10, applied in the process itself, however it was started; and its session
+group's, under Linux's autogroup scheduling, when it leads a session as the dashboard starts it) and runs
+torch, and llama.cpp when a job leaves `threads` unset, on one core fewer than the machine has.
+bench/dashboard_load.py measures the effect (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ HEARTBEAT_EVERY_S = 5.0
 POLL_S = 1.0
 NICE = 10  # the worker's CPU priority: below the web server's (0), so pages stay usable while a job runs
 IDLE_EXIT_S = 300.0
+AUTOGROUP = Path("/proc/self/autogroup")
 
 
 def cores() -> int:
@@ -75,7 +78,33 @@ def make_room(nice: int = NICE, threads: int | None = None) -> dict:
             pass
     threads = threads or worker_threads()
     torch.set_num_threads(threads)
-    return {"nice": current, "threads": torch.get_num_threads(), "cores": cores()}
+    return {"nice": current, "autogroup_nice": _autogroup_nice(nice), "threads": torch.get_num_threads(),
+            "cores": cores()}
+
+
+def _autogroup_nice(nice: int) -> int | None:
+    """Linux's autogroup scheduling (sched_autogroup_enabled, on by default in many kernels) shares the CPU
+    between sessions first: a process's own nice then weighs only against its session. A worker the
+    dashboard starts leads a session of its own (spawn_worker), so it sets its session group's nice too; it
+    measured no lower priority without this. A worker started by hand in a terminal shares the terminal's
+    group, which is left alone. The group's nice, or None where there is none to set."""
+    if not hasattr(os, "getsid") or os.getsid(0) != os.getpid():
+        return None
+    current = autogroup_nice()
+    if current is not None and nice > current:
+        try:
+            AUTOGROUP.write_text(str(nice))
+        except OSError:
+            pass
+    return autogroup_nice()
+
+
+def autogroup_nice() -> int | None:
+    """This process's session group's nice (None without autogroup scheduling)."""
+    try:
+        return int(AUTOGROUP.read_text().rsplit("nice", 1)[1]) if AUTOGROUP.exists() else None
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class JobProgress:
@@ -165,8 +194,8 @@ def run_job(queue: JobQueue, job: dict) -> str:
     progress = None
     try:
         plans = plans_for(spec.get("plans"), spec.get("preset"), settings.device)
-        worker = {"nice": os.nice(0), "threads": torch.get_num_threads(), "llamacpp_threads": settings.threads,
-                  "cores": cores()}
+        worker = {"nice": os.nice(0), "autogroup_nice": autogroup_nice(), "threads": torch.get_num_threads(),
+                  "llamacpp_threads": settings.threads, "cores": cores()}
         progress = JobProgress(queue, job["job_id"], [str(p) for p in plans], worker)
         prompts = PromptSet.from_dict(spec["prompts"]) if spec.get("prompts") else None
         run(spec["model"], plans, settings, store=queue.store, progress=progress,
@@ -210,7 +239,8 @@ def serve(device: str, idle_exit_s: float = IDLE_EXIT_S, store_path: Path | None
         return 0
     stop = threading.Event()
     threading.Thread(target=_heartbeat, args=(queue, device, stop), daemon=True).start()
-    print(f"worker {this_process()} serving {device} jobs from {queue.path} at nice {room['nice']} with "
+    group = f" (session group nice {room['autogroup_nice']})" if room["autogroup_nice"] is not None else ""
+    print(f"worker {this_process()} serving {device} jobs from {queue.path} at nice {room['nice']}{group} with "
           f"{room['threads']} of {room['cores']} cores; exits after {idle_exit_s:g} s without a queued job",
           flush=True)
     idle_since = time.monotonic()
