@@ -5,13 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from engine.jobs import JobError, JobQueue
 from engine.plan import PlanError
 from engine.store import now, pid_alive, this_process
+from tests.waiting import wait_for
 
 FAST = {"device": "cpu", "decode_steps": 1, "repeats": 1, "prompt_tokens": 8, "keep_artifacts": False}
 
@@ -36,15 +36,6 @@ def workers(queue):
         if pid != os.getpid() and pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
 
-
-def wait_for(condition, timeout=300, every=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 def worker_pid(queue, device="cpu") -> int:

@@ -23,13 +23,13 @@ import os
 import re
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from engine.jobs import ACTIVE, JobQueue
 from engine.store import pid_alive
+from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -45,15 +45,6 @@ def bench():
     spec.loader.exec_module(module)
     return module
 
-
-def wait_for(condition, timeout: float, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s")
 
 
 @pytest.fixture
