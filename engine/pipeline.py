@@ -82,7 +82,7 @@ class Runner:
         self._report = progress
         self.should_cancel = should_cancel or (lambda: False)
         self.position = None
-        self.store = store or Store()
+        self.store = store  # None for a sweep's cell: the sweep's driver stores what it returns
         self.device = resolve_device(settings.device)
         self.loaded = load_model(model_spec, progress=progress)
         baseline_dtype = plans[0].steps[-1].name
@@ -168,21 +168,28 @@ class Runner:
     def _stage(self, plan: Plan, message: str) -> None:
         self.progress(PlanEvent(self.position, str(plan), "stage", message))
 
+    def header(self) -> dict:
+        """The run's description as the store keeps it: model, device, and settings with what this run measured
+        or derived for every plan (costs, bandwidth, traffic, the verdict rule)."""
+        return {
+            "model": {**self.loaded.info(), "notes": list(self.loaded.notes)},
+            "device": self.device_info,
+            "settings": {**asdict(self.settings), "cost": asdict(self.costs), "bandwidth": self.bandwidth,
+                         "traffic": self.traffic.to_dict() if self.traffic else None,
+                         "lengths_from": self.lengths_from, "prompts": self.prompt_info,
+                         "verdict": {"metric": self.tolerance.metric, "tolerance_pct": self.tolerance.pct,
+                                     "rule": self.tolerance.describe(), "method": paired.METHOD,
+                                     "min_detectable_delta_pts": self._min_detectable()}},
+            "accuracy_applicable": self.loaded.accuracy_applicable,
+        }
+
     def run(self) -> dict:
         remove_leftovers(self.store)
         if self.prompt_info:
             self.store.save_prompt_set(self.prompt_set)
-        run_id = self.store.create_run(
-            {**self.loaded.info(), "notes": list(self.loaded.notes)}, self.device_info,
-            {**asdict(self.settings), "cost": asdict(self.costs), "bandwidth": self.bandwidth,
-             "traffic": self.traffic.to_dict() if self.traffic else None, "lengths_from": self.lengths_from,
-             "prompts": self.prompt_info, "verdict": {"metric": self.tolerance.metric,
-                                                      "tolerance_pct": self.tolerance.pct,
-                                                      "rule": self.tolerance.describe(),
-                                                      "method": paired.METHOD,
-                                                      "min_detectable_delta_pts": self._min_detectable()}},
-            [str(p) for p in self.plans],
-        )
+        header = self.header()
+        run_id = self.store.create_run(header["model"], header["device"], header["settings"],
+                                       [str(p) for p in self.plans])
         self.run_id = run_id
         shared = subdir("artifacts") / run_id / "shared"
         self.ctx = replace(self.ctx, shared_dir=str(shared))
@@ -197,32 +204,44 @@ class Runner:
             raise
         finally:
             shutil.rmtree(shared, ignore_errors=True)
-        self.store.finish_run(run_id, RunState.DONE, {"recommendation": self._recommend(done)})
+        summary = {"recommendation": recommendation(done, self.loaded.accuracy_applicable, self.tolerance)}
+        self.store.finish_run(run_id, RunState.DONE, summary)
         self._report(RunEvent(run_id, RunState.DONE, f"run {run_id} done"))
         return self.store.get_run(run_id)
 
-    def _run_one(self, position: int, plan: Plan) -> dict:
+    def cell(self, position: int, plan: Plan) -> tuple[dict, list[dict]]:
+        """Measure one plan: its record and per-prompt records. The baseline (position 0) becomes what every later
+        plan of this Runner is compared with."""
         self.position = position
-        count = f"[{position + 1}/{len(self.plans)}] {plan}"
-        self.progress(PlanEvent(position, str(plan), "started", f"{count} ..."))
         self._prompt_records = []
         result = self.run_plan(position, plan)
-        record = result.to_dict()
-        self.store.add_plan_result(self.run_id, position, record, self._prompt_records)
-        if position == 0 and result.status != PlanState.OK:
-            self.store.finish_run(self.run_id, RunState.FAILED)
-            raise RunError(f"the baseline plan '{plan}' failed: {result.error}")
-        if position == 0:
+        if position == 0 and result.status == PlanState.OK:
             self.base_result = result
-        detail = f" ({result.error})" if result.error else f" in {result.seconds:.1f} s"
-        self.progress(PlanEvent(position, str(plan), result.status, f"{count}: {result.status}{detail}"))
-        return record
+        return result.to_dict(), self._prompt_records
 
-    def _recommend(self, records: list[dict]) -> dict:
-        if not self.loaded.accuracy_applicable:
-            return {"plan": None, "reason": "Accuracy is not applicable to a random-weight shape; "
-                                            "compare size, speed and cost only." + failed_plans(records)}
-        return recommend(records, self.tolerance)
+    def baseline_state(self) -> dict:
+        """What comparing a plan with the baseline needs, for plans measured by another process (a sweep's cells):
+        the baseline's result, its evaluation-text log-probs and its answers to the prompts."""
+        prompts = self.prompt_accuracy.baseline_state() if self.prompt_accuracy else None
+        return {"result": self.base_result.to_dict(), "logp": self.base_logp, "prompts": prompts}
+
+    def adopt_baseline(self, state: dict) -> None:
+        self.base_result = PlanResult.from_dict(state["result"])
+        self.base_logp = state["logp"]
+        if self.prompt_accuracy is not None:
+            self.prompt_accuracy.adopt_baseline(state["prompts"])
+
+    def _run_one(self, position: int, plan: Plan) -> dict:
+        count = f"[{position + 1}/{len(self.plans)}] {plan}"
+        self.progress(PlanEvent(position, str(plan), "started", f"{count} ..."))
+        record, prompt_records = self.cell(position, plan)
+        self.store.add_plan_result(self.run_id, position, record, prompt_records)
+        if position == 0 and record["status"] != PlanState.OK:
+            self.store.finish_run(self.run_id, RunState.FAILED)
+            raise RunError(f"the baseline plan '{plan}' failed: {record['error']}")
+        detail = f" ({record['error']})" if record["error"] else f" in {record['seconds']:.1f} s"
+        self.progress(PlanEvent(position, str(plan), record["status"], f"{count}: {record['status']}{detail}"))
+        return record
 
     def run_plan(self, position: int, plan: Plan) -> PlanResult:
         started = time.perf_counter()
@@ -355,6 +374,14 @@ class Runner:
         if position > 0 and self.base_result.accuracy.perplexity_source != "eval_texts":
             base_ppl = None
         return {**figures, "ppl_delta_pct": pct_change(figures["perplexity"], base_ppl)}
+
+
+def recommendation(records: list[dict], accuracy_applicable: bool, tolerance: Tolerance) -> dict:
+    """The run's recommendation; a random-weight shape has no accuracy to weigh."""
+    if not accuracy_applicable:
+        return {"plan": None, "reason": "Accuracy is not applicable to a random-weight shape; "
+                                        "compare size, speed and cost only." + failed_plans(records)}
+    return recommend(records, tolerance)
 
 
 def run(model_spec: str, plans: list[Plan], settings: RunSettings = RunSettings(),

@@ -31,7 +31,17 @@ CREATE TABLE IF NOT EXISTS runs (
     plans TEXT NOT NULL,             -- JSON list of plan strings, in order
     summary TEXT,                    -- JSON: recommendation and other run-level results
     owner TEXT,                      -- host:pid of the process running it
-    heartbeat TEXT                   -- the owner's last sign of life while running (another host, a reused pid)
+    heartbeat TEXT,                  -- the owner's last sign of life while running (another host, a reused pid)
+    sweep TEXT                       -- the sweep this run is one model of (NULL: a run of its own)
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id TEXT PRIMARY KEY,       -- derived from its inputs: the same sweep again finds its finished cells
+    created TEXT NOT NULL,
+    status TEXT NOT NULL,            -- running | done | interrupted
+    spec TEXT NOT NULL,              -- JSON: models, plans, settings, prompts, cluster
+    summary TEXT,                    -- JSON: cells, wall time, attempts
+    owner TEXT,
+    heartbeat TEXT
 );
 CREATE TABLE IF NOT EXISTS plan_results (
     run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
@@ -103,8 +113,10 @@ class Store:
         try:
             with self._connect() as db:
                 db.executescript(SCHEMA)
-                if "heartbeat" not in {row["name"] for row in db.execute("PRAGMA table_info(runs)")}:
-                    db.execute("ALTER TABLE runs ADD COLUMN heartbeat TEXT")  # a store made before heartbeats
+                columns = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+                for column in ("heartbeat", "sweep"):  # a store made before heartbeats or sweeps
+                    if column not in columns:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
         except StoreError:
             if not self.path.is_file():
                 raise  # nothing to read either; a store that exists stays readable below
@@ -147,32 +159,83 @@ class Store:
         with self._connect():
             pass
 
-    def create_run(self, model: dict, device: dict, settings: dict, plans: list[str]) -> str:
-        run_id = uuid.uuid4().hex[:12]
+    def create_run(self, model: dict, device: dict, settings: dict, plans: list[str], sweep: str | None = None,
+                   run_id: str | None = None) -> str:
+        run_id = run_id or uuid.uuid4().hex[:12]
         with self._connect() as db:
             db.execute(
-                "INSERT INTO runs (run_id, created, status, model, device, settings, plans, summary, owner, heartbeat) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO runs (run_id, created, status, model, device, settings, plans, summary, owner, heartbeat, "
+                "sweep) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (run_id, now(), RunState.RUNNING, json.dumps(model), json.dumps(device),
-                 json.dumps(settings), json.dumps(plans), None, this_process(), now()),
+                 json.dumps(settings), json.dumps(plans), None, this_process(), now(), sweep),
             )
         return run_id
 
+    def resume_run(self, run_id: str) -> None:
+        """This process takes over a run again (a sweep re-run filling its missing cells)."""
+        with self._connect() as db:
+            db.execute("UPDATE runs SET status=?, owner=?, heartbeat=? WHERE run_id=?",
+                       (RunState.RUNNING, this_process(), now(), run_id))
+
+    def start_sweep(self, sweep_id: str, spec: dict) -> bool:
+        """Record a sweep as running in this process; False when it was stored before (a re-run)."""
+        with self._connect() as db:
+            known = db.execute("SELECT 1 FROM sweeps WHERE sweep_id=?", (sweep_id,)).fetchone() is not None
+            if known:
+                db.execute("UPDATE sweeps SET status=?, owner=?, heartbeat=? WHERE sweep_id=?",
+                           (RunState.RUNNING, this_process(), now(), sweep_id))
+            else:
+                db.execute("INSERT INTO sweeps VALUES (?,?,?,?,?,?,?)",
+                           (sweep_id, now(), RunState.RUNNING, json.dumps(spec), None, this_process(), now()))
+        return not known
+
+    def finish_sweep(self, sweep_id: str, status: str, summary: dict) -> None:
+        with self._connect() as db:
+            db.execute("UPDATE sweeps SET status=?, summary=? WHERE sweep_id=?",
+                       (status, json.dumps(summary), sweep_id))
+
+    def sweep_runs(self, sweep_id: str) -> dict[str, str]:
+        """{model spec: run id} of a sweep's runs (one per model)."""
+        with self._connect(read_only=True) as db:
+            rows = db.execute("SELECT run_id, settings FROM runs WHERE sweep=? ORDER BY created, rowid",
+                              (sweep_id,)).fetchall()
+        return {json.loads(r["settings"])["sweep"]["model_spec"]: r["run_id"] for r in rows}
+
+    def list_sweeps(self) -> list[dict]:
+        with self._connect(read_only=True) as db:
+            rows = db.execute("SELECT * FROM sweeps ORDER BY created DESC, rowid DESC").fetchall()
+        return [{"sweep_id": r["sweep_id"], "created": r["created"], "status": self._status(r),
+                 "spec": json.loads(r["spec"]), **(json.loads(r["summary"]) if r["summary"] else {})} for r in rows]
+
+    def get_sweep(self, sweep_id: str) -> dict:
+        """A sweep with its runs' records, one per model, in the order they were started."""
+        with self._connect(read_only=True) as db:
+            rows = db.execute("SELECT sweep_id FROM sweeps WHERE sweep_id LIKE ?", (sweep_id + "%",)).fetchall()
+        if len(rows) != 1:
+            raise KeyError(f"no sweep matches '{sweep_id}'" if not rows else f"'{sweep_id}' matches several sweeps")
+        sweep = next(s for s in self.list_sweeps() if s["sweep_id"] == rows[0]["sweep_id"])
+        return {**sweep, "runs": [self.get_run(run_id) for run_id in self.sweep_runs(sweep["sweep_id"]).values()]}
+
     @contextmanager
-    def heartbeat(self, run_id: str, every_s: float = HEARTBEAT_EVERY_S):
-        """Beat for a running run in a background thread, so a reader on another host, or after this pid is
-        reused, can tell it is still alive (a plan can run for minutes without storing anything)."""
+    def heartbeat(self, run_ids: str | set[str], every_s: float = HEARTBEAT_EVERY_S, sweep: str | None = None):
+        """Beat for a running run (or a set of them, which may grow, and their sweep) in a background thread, so a
+        reader on another host, or after this pid is reused, can tell it is still alive (a plan can run for
+        minutes without storing anything)."""
         stop = threading.Event()
+        ids = {run_ids} if isinstance(run_ids, str) else run_ids
 
         def beat():
             while not stop.wait(every_s):
                 try:
                     with self._connect() as db:
-                        db.execute("UPDATE runs SET heartbeat=? WHERE run_id=?", (now(), run_id))
+                        stamp = now()
+                        db.executemany("UPDATE runs SET heartbeat=? WHERE run_id=?", [(stamp, i) for i in list(ids)])
+                        if sweep:
+                            db.execute("UPDATE sweeps SET heartbeat=? WHERE sweep_id=?", (stamp, sweep))
                 except (StoreError, sqlite3.Error):
                     pass  # a missed beat only ages the last one
 
-        thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+        thread = threading.Thread(target=beat, name="store-heartbeat", daemon=True)
         thread.start()
         try:
             yield
@@ -230,7 +293,7 @@ class Store:
             counts = dict(db.execute(
                 "SELECT run_id, COUNT(*) FROM plan_results GROUP BY run_id").fetchall())
         return [
-            {"run_id": r["run_id"], "created": r["created"], "status": self._status(r),
+            {"run_id": r["run_id"], "created": r["created"], "status": self._status(r), "sweep": r["sweep"],
              "model": json.loads(r["model"])["name"], "plans": json.loads(r["plans"]),
              "finished_plans": counts.get(r["run_id"], 0),
              "recommendation": (json.loads(r["summary"]) if r["summary"] else {}).get("recommendation")}
@@ -270,7 +333,7 @@ class Store:
         summary = json.loads(row["summary"]) if row["summary"] else {}
         return {"run_id": run_id, "created": row["created"], "status": status,
                 "model": json.loads(row["model"]), "device": json.loads(row["device"]),
-                "settings": json.loads(row["settings"]), "plans": plans, **summary}
+                "settings": json.loads(row["settings"]), "plans": plans, "sweep": row["sweep"], **summary}
 
     def delete_run(self, run_id: str) -> int:
         """Delete a run, its per-prompt records and its saved model files (artifacts/RUN beside the store, where

@@ -45,6 +45,16 @@ class PromptAccuracy:
     def perplexity_from_references(self) -> bool:
         return self.reference_tokens >= MIN_REFERENCE_TOKENS
 
+    def baseline_state(self) -> dict:
+        """The baseline's answers and figures, for plans scored by another process (a sweep's cells)."""
+        ev = self.evaluator
+        return {"outcomes": ev.baseline, "rows": ev.base_rows, "figures": self.base_figures,
+                "slices": self.base_slices, "correct": self.base_correct}
+
+    def adopt_baseline(self, state: dict) -> None:
+        self.evaluator.baseline, self.evaluator.base_rows = state["outcomes"], state["rows"]
+        self.base_figures, self.base_slices, self.base_correct = state["figures"], state["slices"], state["correct"]
+
     def measure(self, model) -> tuple[dict, dict, list[dict]]:
         """(accuracy figures with deltas, {slice: figures with deltas}, per-prompt records)."""
         is_baseline = self.evaluator.baseline is None

@@ -1,4 +1,4 @@
-"""What the reliability tests share: a real (tiny) model folder a whole run takes seconds on, quick settings, a
+"""What the reliability tests share: quick settings (the tiny model folder is the suite's, tests/conftest.py), a
 small disk to fill (a tmpfs the test mounts and unmounts; root only, as CI runs), and SQLite's own check."""
 
 from __future__ import annotations
@@ -15,25 +15,6 @@ from engine.settings import RunSettings
 
 QUICK = RunSettings(device="cpu", decode_steps=2, repeats=1, prompt_tokens=8, output_tokens=8, eval_tokens=64,
                     max_new_tokens=4)
-
-
-@pytest.fixture(scope="session")
-def tiny_llama(tmp_path_factory) -> Path:
-    """A llama folder (two 64-wide layers, safetensors) with a 300-word tokenizer: the real loading, quantization
-    and measuring code in seconds."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    config = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                         num_key_value_heads=2, vocab_size=300, max_position_embeddings=512,
-                         tie_word_embeddings=True)
-    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
-    vocab = {f"w{i}": i for i in range(299)} | {"[UNK]": 299}
-    words = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    words.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]", eos_token="w0").save_pretrained(folder)
-    return folder
 
 
 @contextmanager
