@@ -151,10 +151,11 @@ def _prepare(options: dict):
     from engine.cost import assumptions
     from engine.evaluation.prompts import load_prompts
     from engine.evaluation.verdict import Tolerance
-    from engine.settings import calibration_variants, plans_for, resolve_device
+    from engine.settings import calibration_variants, check_split, plans_for, resolve_device
 
     settings = settings_from_options(options)
     plans = plans_for(options["plan"], options["preset"], resolve_device(settings.device))
+    check_split(plans, settings)
     prompt_set = load_prompts(options["prompts"]) if options["prompts"] else None
     if options["calibration_check"]:
         if prompt_set is None or settings.calibration_share <= 0:

@@ -19,7 +19,7 @@ from pathlib import Path
 from engine.evaluation.prompts import PromptSet
 from engine.evaluation.verdict import Tolerance
 from engine.home import PROJECT_ROOT
-from engine.settings import ACTIVE_JOBS, JobState, RunSettings, plans_for
+from engine.settings import ACTIVE_JOBS, JobState, RunSettings, check_split, plans_for
 from engine.store import Store, now, owner_alive, this_process
 
 SCHEMA = """
@@ -70,7 +70,8 @@ def check_spec(spec: dict) -> None:
     if settings.get("device") not in ("cpu", "cuda"):
         raise JobError("the job's device must be cpu or cuda")
     RunSettings.from_dict(settings)  # raises SettingError naming the setting
-    plans_for(spec.get("plans"), spec.get("preset"), settings["device"])  # raises PlanError / RunError
+    plans = plans_for(spec.get("plans"), spec.get("preset"), settings["device"])  # raises PlanError / RunError
+    check_split(plans, RunSettings.from_dict(settings))
     if settings.get("primary"):
         Tolerance(settings["primary"], settings.get("tolerance_pct", 1.0))
     if spec.get("prompts") is not None:

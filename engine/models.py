@@ -69,24 +69,68 @@ def parameter_count(config: LlamaConfig) -> int:
     return n * per_layer + embeddings + h
 
 
-def build_random(config: LlamaConfig, device: str, dtype):
+def build_random(config: LlamaConfig, device: str, dtype, split: bool = False):
     """A shape-only model: built on the device with initialisation skipped, then filled with small random
-    values there, so an 8B shape takes seconds on a GPU instead of a slow CPU init."""
+    values there, so an 8B shape takes seconds on a GPU instead of a slow CPU init. `split`: built empty, placed
+    across the GPUs (gpu_map) and filled where each layer sits, so a 70B shape never passes through host memory."""
+    from accelerate import dispatch_model, init_empty_weights
+    from accelerate.utils import set_module_tensor_to_device
     from transformers import AutoModelForCausalLM
     from transformers.initialization import no_init_weights
 
-    with torch.device(device), no_init_weights():
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    placement = None
+    if split:
+        with init_empty_weights(), no_init_weights():
+            model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        placement = gpu_map(model, dtype)
+        for name, param in list(model.named_parameters()):
+            where = _placed_on(placement, name)
+            set_module_tensor_to_device(model, name, where, value=torch.empty(param.shape, dtype=dtype, device=where))
+    else:
+        with torch.device(device), no_init_weights():
+            model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
-    generator = torch.Generator(device=device).manual_seed(0)
+    generators = {}
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "norm" in name:
                 param.fill_(1.0)
             else:
+                generator = generators.setdefault(param.device, torch.Generator(device=param.device).manual_seed(0))
                 param.normal_(0.0, 0.02, generator=generator)
+    if placement is not None:
+        model = dispatch_model(model, device_map=placement)
     return model.eval()
+
+
+def gpu_map(model, dtype) -> dict:
+    """accelerate's placement of `model` over this machine's GPUs: whole decoder layers, balanced by free memory,
+    never the CPU or disk (a layer offloaded there would be timed through PCIe, a path no deployment serves)."""
+    from accelerate import infer_auto_device_map
+    from accelerate.utils import get_balanced_memory
+
+    count = torch.cuda.device_count()
+    if count < 1:
+        raise ModelError("--device-map auto needs CUDA GPUs; none is visible")
+    free = {i: int(torch.cuda.mem_get_info(i)[0] * 0.9) for i in range(count)}  # room for activations and cache
+    keep_whole = list(getattr(model, "_no_split_modules", None) or [])
+    memory = get_balanced_memory(model, max_memory=free, no_split_module_classes=keep_whole, dtype=dtype)
+    placement = infer_auto_device_map(model, max_memory=memory, no_split_module_classes=keep_whole, dtype=dtype)
+    off = sorted({str(d) for d in placement.values() if not isinstance(d, int)})
+    if off:
+        need = sum(p.numel() for p in model.parameters()) * torch.finfo(dtype).bits / 8
+        raise ModelError(f"the model needs about {need / 1e9:.0f} GB and does not fit the free memory of this "
+                         f"machine's {count} GPU(s) ({sum(free.values()) / 1e9:.0f} GB usable); accelerate would put "
+                         f"part of it on {', '.join(off)}. Use a machine with more GPUs or a smaller model")
+    return placement
+
+
+def _placed_on(placement: dict, name: str):
+    """The device of parameter `name` under an accelerate placement (longest module prefix wins)."""
+    best = max((prefix for prefix in placement if prefix == "" or name == prefix or name.startswith(prefix + ".")),
+               key=len)
+    return placement[best]
 
 
 class ModelError(ValueError):
@@ -108,10 +152,16 @@ class LoadedModel:
     def accuracy_applicable(self) -> bool:
         return self.source != "shape"
 
-    def fresh_copy(self, device: str, dtype=None):
-        """A private copy for one plan (compression libraries modify models in place)."""
+    def fresh_copy(self, device: str, dtype=None, split: bool = False):
+        """A private copy for one plan (compression libraries modify models in place); `split`: placed across the
+        GPUs (--device-map auto)."""
         if self.base is None:
-            return build_random(self.config, device, dtype or _shape_dtype(device))
+            return build_random(self.config, device, dtype or _shape_dtype(device), split)
+        if split:
+            from accelerate import dispatch_model
+
+            model = copy.deepcopy(self.base)
+            return dispatch_model(model, device_map=gpu_map(model, next(model.parameters()).dtype)).eval()
         return copy.deepcopy(self.base).to(device).eval()
 
     def info(self) -> dict:
@@ -283,10 +333,13 @@ def _load_shape(shape: str) -> LoadedModel:
     return LoadedModel(f"shape:{shape}", "shape", None, parameter_count(config), config=config, notes=notes)
 
 
-def check_fits(loaded: LoadedModel, device: str, bytes_per_param: float) -> None:
-    """Refuse clearly, before allocating, a model that cannot fit the device's free memory."""
+def check_fits(loaded: LoadedModel, device: str, bytes_per_param: float, split: bool = False) -> None:
+    """Refuse clearly, before allocating, a model that cannot fit the device's free memory (all GPUs' when
+    split)."""
     need = loaded.params * bytes_per_param
-    if device == "cuda":
+    if device == "cuda" and split:
+        free = sum(torch.cuda.mem_get_info(i)[0] for i in range(torch.cuda.device_count()))
+    elif device == "cuda":
         free, _total = torch.cuda.mem_get_info()
     else:
         import psutil
@@ -297,6 +350,8 @@ def check_fits(loaded: LoadedModel, device: str, bytes_per_param: float) -> None
         raise ModelError(
             f"{loaded.name} needs about {need / 1e9:.1f} GB as {bytes_per_param * 8:.0f}-bit weights "
             f"but only {free / 1e9:.1f} GB is free on the {device}; pick a smaller shape or a GPU"
+            + ("" if split or device != "cuda" or torch.cuda.device_count() < 2 else
+               f", or place it across this machine's {torch.cuda.device_count()} GPUs with --device-map auto")
         )
 
 

@@ -22,6 +22,7 @@ from engine.measure.decode_paths import latency_result, resolve_paths
 from engine.measure.exclusive import exclusive_device
 from engine.measure.memory import PeakMemory, release_memory
 from engine.measure.roofline import bandwidth, device_name
+from engine.measure.size import placement as size_placement
 from engine.metrics import pct_change
 from engine.models import check_fits, load_model
 from engine.plan import Plan
@@ -38,6 +39,7 @@ from engine.settings import (
     RunSettings,
     RunState,
     StepContext,
+    check_split,
     resolve_device,
 )
 from engine.store import Store
@@ -84,9 +86,14 @@ class Runner:
         self.position = None
         self.store = store  # None for a sweep's cell: the sweep's driver stores what it returns
         self.device = resolve_device(settings.device)
+        self.split = settings.device_map == "auto"
+        if self.split and self.device != "cuda":
+            raise RunError("--device-map auto places a model across GPUs, and this machine has none; leave "
+                           "--device-map none")
+        check_split(plans, settings)
         self.loaded = load_model(model_spec, progress=progress)
         baseline_dtype = plans[0].steps[-1].name
-        check_fits(self.loaded, self.device, {"fp32": 4, "bf16": 2, "fp16": 2}.get(baseline_dtype, 4))
+        check_fits(self.loaded, self.device, {"fp32": 4, "bf16": 2, "fp16": 2}.get(baseline_dtype, 4), self.split)
         self.ctx = StepContext(self.device, self.loaded.tokenizer, self._calibrate, self.loaded.name,
                                self._prompt_progress, str(subdir("checkpoints")), threads=settings.threads,
                                tokenizer_gguf=str(self.loaded.gguf_source) if self.loaded.gguf_source else None)
@@ -94,7 +101,8 @@ class Runner:
         self.calibration = None
         self.device_info = {"type": self.device, "name": device_name(self.device), "libraries": library_versions()}
         self.bandwidth = bandwidth(self.device)
-        self.decode_paths = resolve_paths(settings.decode_path, self.device)
+        # a split model runs through accelerate's hooks, which static caches and CUDA graphs do not cross
+        self.decode_paths = ("plain",) if self.split else resolve_paths(settings.decode_path, self.device)
         self._prepare_prompts(prompts)
         # Query lengths: the flags where given, else the prompt set's medians (and a second price at its 90th
         # percentiles), else 128.
@@ -271,7 +279,7 @@ class Runner:
         folder = self._folder(position, plan)
         with PeakMemory(self.device) as memory:
             self._stage(plan, "compressing")
-            model = self.loaded.fresh_copy(self.device)
+            model = self.loaded.fresh_copy(self.device, split=self.split)
             outcome, step_seconds = apply_steps(model, plan, replace(self.ctx, artifact_dir=str(folder)))
             model = outcome.model
             self._stage(plan, "measuring latency")
@@ -280,6 +288,7 @@ class Runner:
                                          self.device, self.decode_paths, lambda message: self._stage(plan, message),
                                          skipped)
             outcome.notes += skipped
+        placement = size_placement(model)
         keep = s.keep_artifacts and self.loaded.source != "shape"
         try:
             size = self._size(model, plan, outcome.extras)
@@ -298,7 +307,7 @@ class Runner:
             notes=tuple(outcome.notes), size=size, latency=latency,
             memory={"peak_bytes": memory.peak_bytes,
                     "kind": "cuda max allocated" if self.device == "cuda" else "peak RSS growth",
-                    "method": memory.method},
+                    "method": memory.method, "per_gpu": memory.per_gpu or None, "placement": placement},
             cost=cost, accuracy=acc, seconds=time.perf_counter() - started,
             steps=tuple(st.to_dict() for st in plan.steps), slices=slices, verdict=self._verdict(acc),
             step_seconds=step_seconds, extras=outcome.extras, runtime=runtime,

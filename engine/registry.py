@@ -67,6 +67,7 @@ class StepSpec:
     params: dict = field(default_factory=dict)
     # (resolved params) -> what is wrong with them together (None: fine); checked when the plan is parsed
     check: Callable[[dict], str | None] | None = None
+    split: bool = False  # runs on a model placed across several GPUs (--device-map auto)
 
 
 @dataclass
@@ -104,14 +105,15 @@ def group_param(default: int = 64, doc: str = "weights per scale group", sizes: 
 
 
 def step(name: str, doc: str, kind: str = "weights", params: dict | None = None,
-         check: Callable[[dict], str | None] | None = None):
+         check: Callable[[dict], str | None] | None = None, split: bool = False):
     """Register `fn(model, step, ctx) -> StepOutcome` under `name`; `check` refuses parameter combinations
-    that could never run, before anything runs."""
+    that could never run, before anything runs; `split` says it works module by module on a model whose layers
+    sit on several GPUs."""
 
     def register(fn):
         if name in STEPS:
             raise ValueError(f"step {name!r} registered twice")
-        STEPS[name] = StepSpec(name, fn, doc, kind, dict(params or {}), check)
+        STEPS[name] = StepSpec(name, fn, doc, kind, dict(params or {}), check, split)
         return fn
 
     return register

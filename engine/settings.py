@@ -55,6 +55,7 @@ ACTIVE_JOBS = (JobState.QUEUED, JobState.RUNNING)
 
 
 DEVICES = ("auto", "cpu", "cuda")
+DEVICE_MAPS = ("none", "auto")
 DECODE_PATHS = ("auto", "plain", "serving", "compiled", "both", "all")
 
 
@@ -74,6 +75,8 @@ class RunSettings:
     before a model loads, wherever it came from (CLI, form, job spec)."""
 
     device: str = _setting("auto", "cpu, cuda or auto", choices=DEVICES)
+    device_map: str = _setting("none", "auto: place a model too big for one GPU across this machine's GPUs "
+                               "(accelerate); none: one device", choices=DEVICE_MAPS)
     prompt_tokens: int | None = _setting(None, "prompt length per query (ttft, cost; default: the prompt set's "
                                          "median, else 128)", bounds=Bounds(1, 131072))
     output_tokens: int | None = _setting(None, "generated tokens per query (cost; default: the prompt set's median "
@@ -117,6 +120,9 @@ class RunSettings:
                 problem = _problem(item, f.type, f.metadata)
                 if problem:
                     raise SettingError(f"{setting_flag(f.name)} {item!r}: {problem}")
+        if self.device_map == "auto" and self.device == "cpu":
+            raise SettingError("--device-map auto places a model across GPUs; with --device cpu there is one "
+                               "device: leave --device-map none")
 
     @classmethod
     def from_dict(cls, data: dict) -> RunSettings:
@@ -257,6 +263,18 @@ def plans_for(plans: list[str | Plan] | None, preset: str | None, device: str) -
     if not chosen[0].is_baseline_only:
         chosen.insert(0, default_baseline(device))
     return chosen
+
+
+def check_split(plans: list[Plan], settings: RunSettings) -> None:
+    """Refuse, before anything runs, a plan whose steps cannot work on a model split across GPUs."""
+    if settings.device_map != "auto":
+        return
+    refused = sorted({s.name for plan in plans for s in plan.steps if not STEPS[s.name].split})
+    if refused:
+        able = ", ".join(sorted(name for name, spec in STEPS.items() if spec.split))
+        raise RunError(f"--device-map auto: {', '.join(refused)} cannot run on a model split across GPUs (they "
+                       f"calibrate, train or hand the model to another runtime as a whole); with a split model use "
+                       f"{able}, or measure those plans on a model that fits one GPU")
 
 
 def calibration_variants(plans: list[Plan]) -> list[Plan]:

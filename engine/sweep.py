@@ -184,7 +184,7 @@ def _connect(cluster: Cluster) -> bool:
     return True
 
 
-def _slots(cluster: Cluster, device: str) -> tuple[dict, int]:
+def _slots(cluster: Cluster, device: str, split: bool = False) -> tuple[dict, int]:
     """Each cell's resource request and how many cells the cluster runs at once."""
     import ray
 
@@ -193,6 +193,9 @@ def _slots(cluster: Cluster, device: str) -> tuple[dict, int]:
         gpus = int(sum(n["Resources"].get("GPU", 0) for n in nodes))
         if gpus < 1:
             raise RunError("the sweep asks for CUDA but the Ray cluster has no GPU; use --device cpu")
+        if split:  # a model placed across GPUs takes every GPU of the node it lands on
+            most = int(max(n["Resources"].get("GPU", 0) for n in nodes))
+            return {"num_gpus": most, "num_cpus": 1}, sum(n["Resources"].get("GPU", 0) >= most for n in nodes)
         return {"num_gpus": 1, "num_cpus": 1}, gpus
     smallest = int(min(n["Resources"].get("CPU", 1) for n in nodes))
     per_cell = cluster.cpus_per_cell or smallest
@@ -228,7 +231,7 @@ def sweep(models: list[str], plans: list[Plan], settings: RunSettings, prompts: 
         settings = _device(settings)
         spec = SweepSpec(tuple(models), tuple(plans), settings, prompts)
         sweep_id = spec.sweep_id
-        resources, slots = _slots(cluster, settings.device)
+        resources, slots = _slots(cluster, settings.device, settings.device_map == "auto")
         first = store.start_sweep(sweep_id, {**spec.to_dict(), "cluster": asdict(cluster)})
         if prompts is not None:
             store.save_prompt_set(prompts)

@@ -40,12 +40,14 @@ class PeakMemory:
         self.device = device
         self.interval_s = interval_s
         self.peak_bytes = 0
+        self.per_gpu: dict[str, int] = {}  # max allocated on each GPU (CUDA only)
         self.method = "cuda max allocated" if device == "cuda" else "kernel high-water mark (VmHWM)"
 
     def __enter__(self):
         if self.device == "cuda":
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
+            for gpu in range(torch.cuda.device_count()):  # every GPU: a split model's layers sit on several
+                torch.cuda.synchronize(gpu)
+                torch.cuda.reset_peak_memory_stats(gpu)
             self._start = torch.cuda.memory_allocated()
             return self
         import psutil
@@ -67,7 +69,10 @@ class PeakMemory:
 
     def __exit__(self, *exc):
         if self.device == "cuda":
-            torch.cuda.synchronize()
+            self.per_gpu = {}
+            for gpu in range(torch.cuda.device_count()):
+                torch.cuda.synchronize(gpu)
+                self.per_gpu[f"cuda:{gpu}"] = torch.cuda.max_memory_allocated(gpu)
             self.peak_bytes = torch.cuda.max_memory_allocated()
         elif self._thread is None:
             self.peak_bytes = max(_status_kb("VmHWM") * 1024 - self._start, 0)

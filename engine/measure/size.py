@@ -30,8 +30,9 @@ def _storage_key(t: torch.Tensor):
     return (t.device.type, t.untyped_storage().data_ptr(), t.storage_offset(), t.nbytes)
 
 
-def state_bytes(state: dict) -> int:
-    seen, total = set(), 0
+def bytes_by_device(state: dict) -> dict[str, int]:
+    """The state's bytes on each device, subclasses opened and shared storage counted once."""
+    seen, totals = set(), {}
     for value in state.values():
         if not isinstance(value, torch.Tensor):
             continue
@@ -39,8 +40,27 @@ def state_bytes(state: dict) -> int:
             key = _storage_key(t)
             if key not in seen:
                 seen.add(key)
-                total += t.nbytes
-    return total
+                totals[str(t.device)] = totals.get(str(t.device), 0) + t.nbytes
+    return totals
+
+
+def state_bytes(state: dict) -> int:
+    return sum(bytes_by_device(state).values())
+
+
+def placement(model) -> dict | None:
+    """Where a model split across GPUs (accelerate's hf_device_map) holds its weights: bytes and modules per GPU,
+    for the record (None: one device)."""
+    layout = getattr(model, "hf_device_map", None)
+    if not layout or len(set(layout.values())) < 2:
+        return None
+    modules: dict[str, int] = {}
+    for device in layout.values():
+        name = f"cuda:{device}" if isinstance(device, int) else str(device)
+        modules[name] = modules.get(name, 0) + 1
+    held = bytes_by_device(model.state_dict())
+    return {"device_map": "auto", "gpus": {d: {"weight_bytes": held.get(d, 0), "modules": modules.get(d, 0)}
+                                           for d in sorted(set(modules) | set(held))}}
 
 
 def weight_bytes(model) -> int:

@@ -17,6 +17,6 @@ def _cast(name: str):
     return apply
 
 
-step("fp32", "Float32 weights (the CPU default baseline).", kind="baseline")(_cast("fp32"))
-step("bf16", "BFloat16 weights (the GPU default baseline).", kind="baseline")(_cast("bf16"))
-step("fp16", "Float16 weights.", kind="baseline")(_cast("fp16"))
+step("fp32", "Float32 weights (the CPU default baseline).", kind="baseline", split=True)(_cast("fp32"))
+step("bf16", "BFloat16 weights (the GPU default baseline).", kind="baseline", split=True)(_cast("bf16"))
+step("fp16", "Float16 weights.", kind="baseline", split=True)(_cast("fp16"))

@@ -28,7 +28,7 @@ def fp8_supported(device: str) -> str | None:
 
 
 @step("fp8", "FP8 e4m3 weights (torchao); mode=dynamic also quantizes activations per token (Hopper/Ada GPUs).",
-      params={"mode": Param(str, "dynamic", ("dynamic", "weight"), "dynamic: fp8 activations too")})
+      params={"mode": Param(str, "dynamic", ("dynamic", "weight"), "dynamic: fp8 activations too")}, split=True)
 def fp8(model, plan_step, ctx) -> StepOutcome:
     from torchao.quantization import (
         Float8DynamicActivationFloat8WeightConfig,

@@ -44,6 +44,7 @@ def _quantize(model, bits: int, plan_step, ctx) -> StepOutcome:
     "int8",
     "8-bit integer weights, per-channel scales (torchao, quanto or bitsandbytes LLM.int8).",
     params={"backend": Param(str, "auto", ("auto", "torchao", "quanto", "bnb"), "library")},
+    split=True,  # swaps each Linear's weight where it sits
 )
 def int8(model, plan_step, ctx):
     return _quantize(model, 8, plan_step, ctx)
@@ -56,6 +57,7 @@ def int8(model, plan_step, ctx):
         "backend": Param(str, "auto", ("auto", "torchao", "quanto", "bnb"), "library"),
         "group": group_param(64),
     },
+    split=True,
 )
 def int4(model, plan_step, ctx):
     return _quantize(model, 4, plan_step, ctx)
