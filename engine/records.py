@@ -1,11 +1,13 @@
 """Result records: frozen dataclasses that serialise to the run record's JSON contract, and the
 readers every consumer of a stored record uses (which plans finished, the baseline, a change
-against it, the cost sentence, the prompts a plan broke first), so each rule is written once.
+against it, the cost sentence, the prompts a plan broke first, a sweep's cells), so each rule is
+written once.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
 from engine.metrics import METRICS
 from engine.settings import PlanState
@@ -222,3 +224,104 @@ def runtime_label(plan: dict) -> str:
         return "-"
     threads = f", {runtime['threads']} threads" if runtime.get("threads") else ""
     return f"{runtime['name']} {runtime.get('version') or ''}".strip() + threads
+
+# --- readers of a stored sweep (Store.get_sweep: its spec, summary and one run record per model) ---
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    """One (model, plan) cell of a sweep as a grid shows it; its figures are None until it is measured."""
+
+    model: str  # the model spec the sweep was given
+    row: str  # the model's label on a grid (unique within the sweep)
+    plan: str
+    position: int  # in the model's run: 0 is that model's baseline
+    status: str  # ok | failed | pending | interrupted | not run
+    run_id: str | None = None
+    usd_per_1k_queries: float | None = None
+    cost_change_pct: float | None = None  # against the model's own baseline
+    accuracy_change: float | None = None  # the sweep's verdict metric against the model's own baseline
+    accuracy_applicable: bool = True  # False for a random-weight shape: its accuracy reads n/a
+    diverged: bool = False
+    verdict: str | None = None  # within | outside | inconclusive (the run's own verdict)
+    recommended: bool = False
+    weight_bytes: int | None = None
+    tpot_ms: float | None = None
+    seconds: float | None = None
+    host: str | None = None  # where it ran (the Ray worker's host)
+    attempts: int | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.row} × {self.plan}"
+
+
+def model_label(spec: str) -> str:
+    """A model's short name on a grid: a path's last part; a shape, a hub id or the embedded model as given."""
+    name = Path(spec).expanduser().name
+    return name if spec.startswith(("/", "~", ".")) and name else spec
+
+
+def sweep_rows(models: list[str]) -> dict[str, str]:
+    """{model spec: grid label}; two models that would share a short name keep their full specs."""
+    short = [model_label(m) for m in models]
+    return {m: (s if short.count(s) == 1 else m) for m, s in zip(models, short)}
+
+
+def sweep_model_runs(sweep: dict) -> dict[str, dict]:
+    """{model spec: its run record} for the models whose run exists (a model's run opens when its baseline lands)."""
+    return {r["settings"]["sweep"]["model_spec"]: r for r in sweep.get("runs") or []
+            if ((r.get("settings") or {}).get("sweep") or {}).get("model_spec")}
+
+
+def sweep_metric(sweep: dict):
+    """The metric a sweep's accuracy change is read on: its runs' verdict metric (one settings, one prompt set)."""
+    runs = sweep.get("runs") or []
+    applicable = [r for r in runs if (r.get("model") or {}).get("source") != "shape"]
+    name = verdict_metric((applicable or runs or [{}])[0])
+    return METRICS.get(name, METRICS["top1_agreement"])
+
+
+def _accuracy_applies(spec: str, run: dict | None) -> bool:
+    if run is not None:
+        return (run.get("model") or {}).get("source") != "shape" and all(
+            (p.get("accuracy") or {}).get("applicable", True) for p in ok_plans(run))
+    return not spec.startswith("shape:")
+
+
+def sweep_cells(sweep: dict) -> list[SweepCell]:
+    """Every (model, plan) cell, model by model in the sweep's order, baseline first; a cell not yet stored reads
+    pending while the sweep runs, else not run."""
+    spec = sweep["spec"]
+    models, plans = list(spec["models"]), list(spec["plans"])
+    rows, runs = sweep_rows(models), sweep_model_runs(sweep)
+    metric = sweep_metric(sweep)
+    errors = sweep.get("errors") or {}
+    cells = []
+    for model in models:
+        run = runs.get(model)
+        applies = _accuracy_applies(model, run)
+        if run is None:
+            status = PlanState.PENDING if sweep.get("status") == "running" else PlanState.NOT_RUN
+            cells += [SweepCell(model, rows[model], plan, position, status, accuracy_applicable=applies,
+                                error=errors.get(model)) for position, plan in enumerate(plans)]
+            continue
+        base = baseline(run)
+        recommended = (run.get("recommendation") or {}).get("plan")
+        for position, plan in enumerate(run["plans"]):
+            worker = plan.get("worker") or {}
+            measured = is_ok(plan)
+            diverged = bool(measured and metric.diverges and (plan.get("accuracy") or {}).get("diverged"))
+            cells.append(SweepCell(
+                model, rows[model], plan["plan"], position, plan.get("status") or PlanState.PENDING, run["run_id"],
+                usd_per_1k_queries=METRICS["usd_per_1k_queries"].raw(plan) if measured else None,
+                cost_change_pct=change(plan, base, "usd_per_1k_queries") if measured else None,
+                accuracy_change=(metric.delta(plan, base) if measured and applies and base and not diverged
+                                 else None),
+                accuracy_applicable=applies, diverged=diverged, verdict=verdict_label(plan) if measured else None,
+                recommended=measured and plan["plan"] == recommended,
+                weight_bytes=METRICS["weight_bytes"].raw(plan) if measured else None,
+                tpot_ms=METRICS["tpot_ms"].raw(plan) if measured else None, seconds=plan.get("seconds"),
+                host=worker.get("host"), attempts=plan.get("attempts"), error=plan.get("error")))
+    return cells

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS sweeps (
     sweep_id TEXT PRIMARY KEY,       -- derived from its inputs: the same sweep again finds its finished cells
     created TEXT NOT NULL,
-    status TEXT NOT NULL,            -- running | done | interrupted
+    status TEXT NOT NULL,            -- running | done | cancelled | failed | interrupted
     spec TEXT NOT NULL,              -- JSON: models, plans, settings, prompts, cluster
     summary TEXT,                    -- JSON: cells, wall time, attempts
     owner TEXT,
@@ -207,13 +207,18 @@ class Store:
         return [{"sweep_id": r["sweep_id"], "created": r["created"], "status": self._status(r),
                  "spec": json.loads(r["spec"]), **(json.loads(r["summary"]) if r["summary"] else {})} for r in rows]
 
+    def resolve_sweep(self, prefix: str) -> str:
+        """The sweep id a unique prefix names (KeyError otherwise), as resolve_id does for runs."""
+        with self._connect(read_only=True) as db:
+            rows = db.execute("SELECT sweep_id FROM sweeps WHERE sweep_id LIKE ?", (prefix + "%",)).fetchall()
+        if len(rows) != 1:
+            raise KeyError(f"no sweep matches '{prefix}'" if not rows else f"'{prefix}' matches several sweeps")
+        return rows[0]["sweep_id"]
+
     def get_sweep(self, sweep_id: str) -> dict:
         """A sweep with its runs' records, one per model, in the order they were started."""
-        with self._connect(read_only=True) as db:
-            rows = db.execute("SELECT sweep_id FROM sweeps WHERE sweep_id LIKE ?", (sweep_id + "%",)).fetchall()
-        if len(rows) != 1:
-            raise KeyError(f"no sweep matches '{sweep_id}'" if not rows else f"'{sweep_id}' matches several sweeps")
-        sweep = next(s for s in self.list_sweeps() if s["sweep_id"] == rows[0]["sweep_id"])
+        sweep_id = self.resolve_sweep(sweep_id)
+        sweep = next(s for s in self.list_sweeps() if s["sweep_id"] == sweep_id)
         return {**sweep, "runs": [self.get_run(run_id) for run_id in self.sweep_runs(sweep["sweep_id"]).values()]}
 
     @contextmanager
