@@ -38,6 +38,8 @@ class CostAssumptions:
     output_tokens: int = 128
     batch_size: int = 1
     utilisation: float = 0.6
+    grid_carbon: float = 480.0  # g CO2 per kWh
+    electricity_price: float | None = None  # USD per kWh added to the cost (None: the hourly price covers it)
 
     def validated(self) -> CostAssumptions:
         if self.price_per_hour < 0:
@@ -118,11 +120,25 @@ def cost_per_1k_queries(ttft_ms: float, tpot_ms: float, a: CostAssumptions) -> f
     return a.price_per_hour / 3600.0 * seconds_per_query(ttft_ms, tpot_ms, a) * 1000.0 / a.utilisation
 
 
+def kwh_per_1k_queries(row: dict, a: CostAssumptions) -> float | None:
+    """Measured energy of 1,000 queries at the row's batch size: each query's share of a batch's prefill (timed
+    at the assumed prompt length) plus its output tokens' decode steps."""
+    if row.get("prefill_j") is None:
+        return None
+    return 1000 * (row["prefill_j"] + a.output_tokens * row["decode_step_j"]) / row["batch_size"] / 3.6e6
+
+
 def price_rows(rows: list[dict], costs: CostAssumptions) -> list[dict]:
-    """Each measured latency row gains its cost per 1,000 queries at its own batch size (same price
-    and utilisation)."""
-    return [{**row, "usd_per_1k_queries": cost_per_1k_queries(
-        row["ttft_ms"], row["tpot_ms"], replace(costs, batch_size=row["batch_size"]))} for row in rows]
+    """Each measured latency row gains its cost and energy per 1,000 queries at its own batch size (same price
+    and utilisation); with an electricity price, the energy's cost is part of the cost."""
+    priced = []
+    for row in rows:
+        at = replace(costs, batch_size=row["batch_size"])
+        kwh = kwh_per_1k_queries(row, at)
+        energy_usd = kwh * costs.electricity_price if kwh is not None and costs.electricity_price else None
+        priced.append({**row, "usd_per_1k_queries": cost_per_1k_queries(row["ttft_ms"], row["tpot_ms"], at)
+                       + (energy_usd or 0.0), "kwh_per_1k_queries": kwh, "energy_usd_per_1k_queries": energy_usd})
+    return priced
 
 
 def cost_result(latency, costs: CostAssumptions, device: str, p90: CostAssumptions | None = None,
@@ -139,9 +155,12 @@ def cost_result(latency, costs: CostAssumptions, device: str, p90: CostAssumptio
     if p90 is not None:
         ttft = row["ttft_ms"] * p90.prompt_tokens / costs.prompt_tokens
         high = cost_per_1k_queries(ttft, row["tpot_ms"], replace(p90, batch_size=costs.batch_size))
+    kwh = row.get("kwh_per_1k_queries")
     return CostResult(usd_per_1k_queries=row["usd_per_1k_queries"],
                       seconds_per_query=seconds_per_query(row["ttft_ms"], row["tpot_ms"], costs),
-                      usd_per_1k_queries_p90=high, lengths_from=source, **asdict(costs))
+                      usd_per_1k_queries_p90=high, lengths_from=source, kwh_per_1k_queries=kwh,
+                      co2_g_per_1k_queries=kwh * costs.grid_carbon if kwh is not None else None,
+                      energy_usd_per_1k_queries=row.get("energy_usd_per_1k_queries"), **asdict(costs))
 
 
 def training_economics(extras: dict, cost, base_cost, costs: CostAssumptions) -> dict | None:

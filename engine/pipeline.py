@@ -113,6 +113,7 @@ class Runner:
             prompt_tokens=settings.prompt_tokens or (t.prompt_tokens_p50 if t else DEFAULT_TOKENS),
             output_tokens=settings.output_tokens or (t.output_tokens_p50 if t else DEFAULT_TOKENS),
             batch_size=settings.cost_batch or settings.batch_sizes[0], utilisation=settings.utilisation,
+            grid_carbon=settings.grid_carbon, electricity_price=settings.electricity_price,
         )
         from_prompts = t is not None and not (settings.prompt_tokens and settings.output_tokens)
         self.lengths_from = "prompts" if from_prompts else "settings"
@@ -286,7 +287,7 @@ class Runner:
             skipped: list[str] = []
             rows = runtimes.latency_rows(model, self.prompt_ids, s.batch_sizes, s.decode_steps, s.repeats,
                                          self.device, self.decode_paths, lambda message: self._stage(plan, message),
-                                         skipped)
+                                         skipped, s.energy_s)
             outcome.notes += skipped
         placement = size_placement(model)
         keep = s.keep_artifacts and self.loaded.source != "shape"

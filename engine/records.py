@@ -40,6 +40,12 @@ class LatencyResult:
     tpot_ms_p10: float | None = None  # the headline row's spread over its timed steps
     tpot_ms_p90: float | None = None
     busy: bool = False  # a row was timed while the load exceeded the cores ("measured on a busy machine")
+    # energy of the headline row (engine/measure/energy.py); None with energy_source saying why when not measured
+    j_per_token: float | None = None
+    watts_mean: float | None = None
+    watts_peak: float | None = None
+    power_samples: int | None = None
+    energy_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,11 @@ class CostResult:
     seconds_per_query: float
     usd_per_1k_queries_p90: float | None = None  # at the prompt set's 90th-percentile prompt and answer lengths
     lengths_from: str = "settings"  # settings (flags or defaults) | prompts (the set's medians)
+    grid_carbon: float = 480.0  # g CO2 per kWh assumed
+    electricity_price: float | None = None  # USD per kWh, when the user prices energy on top of the hourly price
+    kwh_per_1k_queries: float | None = None  # measured energy of 1,000 queries (None: not measured)
+    co2_g_per_1k_queries: float | None = None
+    energy_usd_per_1k_queries: float | None = None  # included in usd_per_1k_queries when electricity_price is set
 
 
 @dataclass(frozen=True)
@@ -224,6 +235,7 @@ def runtime_label(plan: dict) -> str:
         return "-"
     threads = f", {runtime['threads']} threads" if runtime.get("threads") else ""
     return f"{runtime['name']} {runtime.get('version') or ''}".strip() + threads
+
 
 # --- readers of a stored sweep (Store.get_sweep: its spec, summary and one run record per model) ---
 

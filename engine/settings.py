@@ -18,7 +18,7 @@ import torch
 
 from engine.evaluation.calibration import Calibration
 from engine.plan import Plan, Step, parse
-from engine.registry import AT_LEAST_1, CALIBRATION_SOURCES, POSITIVE, PRESETS, SHARE, STEPS, Bounds
+from engine.registry import AT_LEAST_0, AT_LEAST_1, CALIBRATION_SOURCES, POSITIVE, PRESETS, SHARE, STEPS, Bounds
 
 
 class PlanState(StrEnum):
@@ -87,6 +87,13 @@ class RunSettings:
     hardware: str | None = _setting(None, "price-table row (sample_data/prices.csv)")
     price_per_hour: float | None = _setting(None, "override the hardware price, USD/h", bounds=POSITIVE)
     utilisation: float = _setting(0.6, "share of paid time spent serving, (0, 1]", bounds=SHARE)
+    energy_s: float = _setting(1.0, "seconds of each energy block per latency row (GPU: NVML; CPU: RAPL where "
+                               "readable); 0 skips energy", flag="--energy-seconds", bounds=Bounds(0, 60))
+    grid_carbon: float = _setting(480.0, "grid carbon intensity for CO2, g/kWh (default: the 2023 world average, "
+                                  "Ember)", bounds=AT_LEAST_0)
+    electricity_price: float | None = _setting(None, "USD per kWh: adds measured energy to the cost per 1,000 queries "
+                                               "(for hardware you own; a cloud hourly price already includes it)",
+                                               bounds=AT_LEAST_0)
     decode_steps: int = _setting(16, "decode steps timed per repeat", bounds=Bounds(1, 100000))
     decode_path: str = _setting("auto", "plain, serving (static cache + CUDA graph), compiled (serving + "
                                 "torch.compile), both (plain+serving), all, auto (both on GPU, plain on CPU)",

@@ -26,6 +26,18 @@ def _sensitivity(record: dict) -> list[tuple[str, go.Figure | None]]:
             if is_ok(plan) and (plan.get("extras") or {}).get("sensitivity")]
 
 
+def _energy_caption(record: dict) -> str:
+    """What the energy bars are: the counter read, the query, and the CO2 they mean at the assumed grid."""
+    plans = [p for p in record["plans"] if is_ok(p) and (p.get("cost") or {}).get("kwh_per_1k_queries") is not None]
+    if not plans:
+        return ""
+    cost, source = plans[0]["cost"], plans[0]["latency"].get("energy_source") or "the device's energy counter"
+    co2 = ", ".join(f"{p['plan']} {p['cost']['co2_g_per_1k_queries']:,.1f} g" for p in plans)
+    return (f"Measured with the {source} over blocks of at least {record['settings'].get('energy_s', 1.0):g} s, "
+            f"per query of {cost['prompt_tokens']} prompt + {cost['output_tokens']} output tokens at batch "
+            f"{cost['batch_size']}. CO2 per 1,000 queries at {cost['grid_carbon']:g} g/kWh: {co2}.")
+
+
 @dataclass(frozen=True)
 class ChartSpec:
     key: str
@@ -41,6 +53,8 @@ CHARTS = (
               lambda r: "Bytes of weights held in memory after compression (packed values plus scales).",
               "Size: no finished plan yet"),
     ChartSpec("cost", results.cost_chart, _priced("Measured latency priced at"), "Cost: no finished plan yet"),
+    ChartSpec("energy", results.energy_chart, lambda r: _energy_caption(r),
+              "Energy: not measured on this device (no readable energy counter: NVML on NVIDIA GPUs, RAPL on CPUs)"),
     ChartSpec("latency", results.latency_chart,
               lambda r: "Medians after warm-up; prefill of the prompt (left) and one decode step (right).",
               "Latency: no finished plan yet", wide=True),

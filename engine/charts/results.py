@@ -40,6 +40,10 @@ def cost_chart(record: dict) -> go.Figure | None:
     return metric_bars(record, "usd_per_1k_queries", "Cost per 1,000 queries")
 
 
+def energy_chart(record: dict) -> go.Figure | None:
+    return metric_bars(record, "kwh_per_1k_queries", "Energy per 1,000 queries")
+
+
 def latency_chart(record: dict, height: int = 340) -> go.Figure | None:
     """ttft and tpot side by side (different scales), one colour per plan."""
     plans = ok_plans(record)

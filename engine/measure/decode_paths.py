@@ -30,7 +30,8 @@ def resolve_paths(choice: str, device: str) -> tuple[str, ...]:
 
 
 def measure_paths(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int, device: str,
-                  paths: tuple[str, ...], progress=lambda message: None, skipped: list | None = None) -> list[dict]:
+                  paths: tuple[str, ...], progress=lambda message: None, skipped: list | None = None,
+                  energy_s: float = 0.0) -> list[dict]:
     """One row per (path, batch size): timings and the exact label of the path that ran. A batch
     size that runs out of memory is left out (and named in `skipped`), as memory allows; the
     first batch size, which sets the headline, must fit."""
@@ -40,11 +41,11 @@ def measure_paths(model, prompt_ids, batch_sizes, decode_steps: int, repeats: in
             progress(f"measuring latency: {path} path, batch {batch}")
             try:
                 if path == "plain":
-                    figures = measure_latency(model, prompt_ids, batch, decode_steps, repeats, device)
+                    figures = measure_latency(model, prompt_ids, batch, decode_steps, repeats, device, energy_s)
                     label = DECODE_PATH
                 else:
                     figures, label = measure_serving_latency(model, prompt_ids, batch, decode_steps, repeats,
-                                                             device, compiled=path == "compiled")
+                                                             device, path == "compiled", energy_s)
             except torch.OutOfMemoryError:
                 if batch == batch_sizes[0] or skipped is None:
                     raise
@@ -85,4 +86,6 @@ def latency_result(rows: list[dict], held_bytes: int, kernel_path: str, bandwidt
         best_batch=best_batch(headline_rows, max_tpot_ms) if "usd_per_1k_queries" in first else None,
         tpot_ms_p10=first.get("tpot_ms_p10"), tpot_ms_p90=first.get("tpot_ms_p90"),
         busy=any(r.get("busy") for r in rows),
+        **{key: first.get(key) for key in ("j_per_token", "watts_mean", "watts_peak", "power_samples",
+                                           "energy_source")},
     )

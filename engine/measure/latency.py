@@ -6,11 +6,12 @@ written out so each step can be timed alone. Medians over repeats after a warm-u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from engine.measure.energy import measure_energy
 from engine.measure.timing import Timer, median
 
 DECODE_PATH = "transformers eager forward, DynamicCache (plain generate loop)"
@@ -23,6 +24,7 @@ class LatencyFigures:
     tpot_ms: float  # the median decode step
     tpot_ms_p10: float | None = None  # the spread of the timed steps: how much the figure wobbles
     tpot_ms_p90: float | None = None
+    energy: dict | None = None  # measure_energy's figures (or why energy was not measured)
 
     @classmethod
     def of(cls, batch_size: int, prefill_ms: list[float], decode_ms: list[float]) -> LatencyFigures:
@@ -37,7 +39,8 @@ class LatencyFigures:
     def row(self) -> dict:
         """The latency row's figures."""
         return {"batch_size": self.batch_size, "ttft_ms": self.ttft_ms, "tpot_ms": self.tpot_ms,
-                "tpot_ms_p10": self.tpot_ms_p10, "tpot_ms_p90": self.tpot_ms_p90, "tokens_per_s": self.tokens_per_s}
+                "tpot_ms_p10": self.tpot_ms_p10, "tpot_ms_p90": self.tpot_ms_p90, "tokens_per_s": self.tokens_per_s,
+                **(self.energy or {})}
 
 
 def repeat_prompt(prompt_ids: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
@@ -47,7 +50,7 @@ def repeat_prompt(prompt_ids: torch.Tensor, batch_size: int, device: str) -> tor
 
 @torch.no_grad()  # not inference_mode: quanto tensors cannot run under it
 def measure_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_steps: int,
-                    repeats: int, device: str) -> LatencyFigures:
+                    repeats: int, device: str, energy_s: float = 0.0) -> LatencyFigures:
     timer = Timer(device)
     ids = repeat_prompt(prompt_ids, batch_size, device)
     state = {}
@@ -69,5 +72,6 @@ def measure_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_ste
         prefill_ms.append(timer.time_ms(prefill))
         for _ in range(decode_steps):
             decode_ms.append(timer.time_ms(decode_step))
-    return LatencyFigures.of(batch_size, prefill_ms, decode_ms)
+    figures = LatencyFigures.of(batch_size, prefill_ms, decode_ms)
+    return replace(figures, energy=measure_energy(device, prefill, decode_step, decode_steps, batch_size, energy_s))
 

@@ -14,9 +14,11 @@ the label says why. On a CPU there are no graphs: the static cache runs eagerly.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import torch
 
+from engine.measure.energy import measure_energy
 from engine.measure.latency import LatencyFigures, repeat_prompt
 from engine.measure.timing import Timer
 
@@ -110,7 +112,8 @@ def _try_capture(decoder: StaticDecoder, compiled: bool) -> str:
 
 @torch.no_grad()  # not inference_mode: quanto tensors cannot run under it
 def measure_serving_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_steps: int,
-                            repeats: int, device: str, compiled: bool = False) -> tuple[LatencyFigures, str]:
+                            repeats: int, device: str, compiled: bool = False,
+                            energy_s: float = 0.0) -> tuple[LatencyFigures, str]:
     """(figures, decode path label): prefill timed eagerly, decode as `decode_steps` replays per
     timed block (one event pair around the block), median over `repeats` blocks."""
     ids = repeat_prompt(prompt_ids, batch_size, device)
@@ -132,4 +135,11 @@ def measure_serving_latency(model, prompt_ids: torch.Tensor, batch_size: int, de
 
         decode_ms.append(timer.time_ms(block) / decode_steps)
     # the first block warms the replayed graph; it is not counted
-    return LatencyFigures.of(batch_size, prefill_ms[1:], decode_ms[1:]), path
+    figures = LatencyFigures.of(batch_size, prefill_ms[1:], decode_ms[1:])
+
+    def fresh():
+        decoder.restart()
+        decoder.prefill(ids)
+
+    energy = measure_energy(device, fresh, decoder.step, decode_steps, batch_size, energy_s)
+    return replace(figures, energy=energy), path

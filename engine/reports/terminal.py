@@ -70,6 +70,15 @@ def render(record: dict, wide: bool = False) -> str:
     if p90:
         lines.append("cost per 1,000 queries at the 90th-percentile lengths (prefill scaled by prompt length): "
                      + ", ".join(f"{name} ${usd:.4f}" for name, usd in p90))
+    measured = [p for p in record["plans"] if is_ok(p) and (p.get("cost") or {}).get("kwh_per_1k_queries") is not None]
+    if measured:
+        lines.append("energy per 1,000 queries: " + ", ".join(
+            f"{p['plan']} {p['cost']['kwh_per_1k_queries']:.4f} kWh ({p['cost']['co2_g_per_1k_queries']:,.1f} g CO2 "
+            f"at {p['cost']['grid_carbon']:g} g/kWh)" for p in measured))
+    else:
+        why = next(((p.get("latency") or {}).get("energy_source") for p in record["plans"] if is_ok(p)), None)
+        if why:
+            lines.append(f"energy: {why}")
     busy = [p["plan"] for p in record["plans"] if is_ok(p) and (p.get("latency") or {}).get("busy")]
     if busy:
         lines.append(f"* {BUSY} (load average above the cores while timing): {', '.join(busy)}")

@@ -21,12 +21,14 @@ LLAMACPP_PATH = "llama.cpp decode, batch N = N parallel sequences in one KV cach
 
 
 def latency_rows(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int, device: str,
-                 paths: tuple[str, ...], progress=lambda message: None, skipped: list | None = None) -> list[dict]:
-    """The measured latency rows of a plan, in its runtime (see measure_paths for the torch paths)."""
+                 paths: tuple[str, ...], progress=lambda message: None, skipped: list | None = None,
+                 energy_s: float = 0.0) -> list[dict]:
+    """The measured latency rows of a plan, in its runtime (see measure_paths for the torch paths); llama.cpp's
+    energy is not metered (its calls run in C threads the block loop cannot pace)."""
     if not isinstance(model, GgufModel):
         with MachineLoad() as load:
             rows = measure_paths(model, prompt_ids, batch_sizes, decode_steps, repeats, device, paths, progress,
-                                 skipped)
+                                 skipped, energy_s)
         return [{**row, **load.fields()} for row in rows]
     rows = []
     for batch in batch_sizes:
@@ -34,7 +36,8 @@ def latency_rows(model, prompt_ids, batch_sizes, decode_steps: int, repeats: int
         with MachineLoad() as load:
             figures = (model.measure_latency(prompt_ids, decode_steps, repeats) if batch == 1
                        else model.measure_parallel(prompt_ids, batch, decode_steps, repeats))
-        rows.append({"path": "llama.cpp", "decode_path": LLAMACPP_PATH, **figures.row(), **load.fields()})
+        rows.append({"path": "llama.cpp", "decode_path": LLAMACPP_PATH, **figures.row(), **load.fields(),
+                     "energy_source": "not measured: llama.cpp plans are not metered yet"})
     return rows
 
 

@@ -114,7 +114,7 @@ def test_a_batch_that_runs_out_of_memory_is_left_out_and_named(monkeypatch):
     from engine.measure import decode_paths
     from engine.measure.latency import LatencyFigures
 
-    def fake(model, prompt_ids, batch, steps, repeats, device):
+    def fake(model, prompt_ids, batch, steps, repeats, device, energy_s=0.0):
         if batch == 64:
             raise torch.OutOfMemoryError("CUDA out of memory")
         return LatencyFigures(batch, 10.0, 2.0)
