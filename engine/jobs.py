@@ -1,5 +1,5 @@
-"""The job queue behind the dashboard: runs are submitted as rows in the store's SQLite file and
-executed by a separate worker process (engine/worker.py), one running job per device.
+"""The job queue behind the dashboard: runs (and sweeps, whose spec names several models) are submitted as rows
+in the store's SQLite file and executed by a separate worker process (engine/worker.py), one running job per device.
 
 Every statement on the `jobs` and `workers` tables lives here, the schema included. The web
 server only inserts rows, reads them and starts a worker; it never runs a model or touches CUDA.
@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     created TEXT NOT NULL,
     device TEXT NOT NULL,            -- cpu | cuda: one running job per device
     status TEXT NOT NULL,            -- queued | running | done | failed | cancelled | interrupted
-    spec TEXT NOT NULL,              -- JSON: model, plans, settings, prompts
+    spec TEXT NOT NULL,              -- JSON: model (or a sweep's models), plans, settings, prompts
     run_id TEXT,                     -- known as soon as the run exists in the store
     worker TEXT,                     -- host:pid of the worker running it
     progress TEXT,                   -- JSON: plan states, stage, prompt progress, messages
@@ -59,9 +59,31 @@ def detect_devices() -> list[str]:
     return ["cpu", "cuda"] if has_gpu else ["cpu"]
 
 
+def is_sweep(spec: dict) -> bool:
+    """A sweep job names its models in "models" (run by engine/sweep.py on a local Ray); a run job one "model"."""
+    return "models" in spec
+
+
+def _check_models(spec: dict) -> None:
+    """A sweep's models: a list of distinct specs, each one that could load (checked without loading it)."""
+    from engine.models import check_spec as check_model
+
+    models = spec["models"]
+    if spec.get("model"):
+        raise JobError("a sweep names its models in 'models' only, not also 'model'")
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) and m.strip() for m in models):
+        raise JobError("a sweep needs a list of model specs")
+    if len(set(models)) != len(models):
+        raise JobError("a model is given twice; give each model once")
+    for model in models:
+        check_model(model)  # raises ModelError naming the model
+
+
 def check_spec(spec: dict) -> None:
-    """Refuse a spec that could never run (bad plan, setting or prompts) before it is queued."""
-    if not spec.get("model"):
+    """Refuse a spec that could never run (bad model list, plan, setting or prompts) before it is queued."""
+    if is_sweep(spec):
+        _check_models(spec)
+    elif not spec.get("model"):
         raise JobError("no model given")
     settings = spec.get("settings") or {}
     unknown = set(settings) - set(RunSettings.__dataclass_fields__)

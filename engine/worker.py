@@ -1,5 +1,5 @@
-"""The worker process: claims queued jobs for one device and runs them through the pipeline,
-writing progress to the job row so any page, in any tab, can follow it.
+"""The worker process: claims queued jobs for one device and runs them through the pipeline (a sweep job
+through engine/sweep.py on a local Ray), writing progress to the job row so any page, in any tab, can follow it.
 
 One worker per device (registered in the `workers` table); one job at a time. Progress
 writes and cancel checks are throttled so a fast stream of events never hammers SQLite.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 import time
@@ -30,7 +31,7 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from engine.evaluation.prompts import PromptFileError, PromptSet
-from engine.jobs import JobQueue
+from engine.jobs import JobQueue, is_sweep
 from engine.models import ModelError
 from engine.pipeline import run
 from engine.plan import PlanError
@@ -187,6 +188,8 @@ def run_job(queue: JobQueue, job: dict) -> str:
     unset (all cores) runs it on the worker's threads, one core fewer, as torch does here; the run's
     settings record the number used."""
     spec = job["spec"]
+    if is_sweep(spec):
+        return run_sweep_job(queue, job)
     settings = RunSettings.from_dict(spec["settings"])
     if settings.threads is None:
         settings = replace(settings, threads=torch.get_num_threads())
@@ -213,6 +216,81 @@ def run_job(queue: JobQueue, job: dict) -> str:
         _close_run(queue.store, progress.run_id)
     queue.finish(job["job_id"], status, error)
     return status
+
+
+class SweepProgress(JobProgress):
+    """A sweep job's progress: the sweep's id once it exists, its driver's lines, and cells landed of all; the cells
+    themselves are read from the store (the Sweeps page). A cancel is honoured at the sweep's next line by raising
+    RunCancelled out of it: its local Ray stops with it, and the cells already stored stay."""
+
+    def __init__(self, queue: JobQueue, job_id: str, models: list[str], plans: int, worker: dict | None = None):
+        self.sweep_id: str | None = None
+        super().__init__(queue, job_id, [], worker)
+        self.state.update(sweep=None, models=list(models), cells=len(models) * plans, cells_done=0,
+                          stage="starting a local Ray")
+        self.write(force=True)
+
+    def __call__(self, event) -> None:
+        if self.should_cancel():
+            raise RunCancelled("the sweep was cancelled; the cells measured before are kept")
+        text = str(getattr(event, "message", event) or "").strip()
+        if isinstance(event, RunEvent) and event.state == "created":
+            self.sweep_id = self.state["sweep"] = event.run_id  # a sweep's events carry its id there
+        landed = re.match(r"\[(\d+)/(\d+)\]", text)  # "[3/6] model × plan: ok in 2 s"
+        if landed:
+            self.state.update(cells_done=int(landed[1]), cells=int(landed[2]))
+        if text:
+            self._message(text)
+            self.state["stage"] = text
+        self.write(force=isinstance(event, RunEvent) or bool(landed))
+
+
+def run_sweep_job(queue: JobQueue, job: dict) -> str:
+    """A sweep job: every (model, plan) cell through engine.sweep on a local Ray of the worker's cores (a cell takes
+    them all, so cells never time each other), at the worker's priority; returns the job's final status."""
+    from engine.sweep import Cluster, sweep
+
+    spec = job["spec"]
+    settings = RunSettings.from_dict(spec["settings"])
+    if settings.threads is None:
+        settings = replace(settings, threads=torch.get_num_threads())
+    status, error, progress = JobState.FAILED, None, None
+    try:
+        plans = plans_for(spec.get("plans"), spec.get("preset"), settings.device)
+        worker = {"nice": os.nice(0), "autogroup_nice": autogroup_nice(), "threads": torch.get_num_threads(),
+                  "llamacpp_threads": settings.threads, "cores": cores(), "ray_cpus": worker_threads()}
+        progress = SweepProgress(queue, job["job_id"], spec["models"], len(plans), worker)
+        prompts = PromptSet.from_dict(spec["prompts"]) if spec.get("prompts") else None
+        sweep(spec["models"], plans, settings, prompts, Cluster(cpus=worker_threads()), queue.store, progress)
+        status = JobState.DONE
+    except RunCancelled:
+        status = JobState.CANCELLED
+    except (PlanError, RunError, ModelError, PromptFileError, ValueError) as failure:
+        error = str(failure)
+    except Exception as failure:  # the worker must outlive any one job
+        error = traceback.format_exception_only(type(failure), failure)[-1].strip()
+        traceback.print_exc()
+    if progress is not None:
+        progress.close(status)
+        _close_sweep(queue.store, progress.sweep_id, status)
+    queue.finish(job["job_id"], status, error)
+    return status
+
+
+def _close_sweep(store: Store, sweep_id: str | None, status: str) -> None:
+    """A sweep stopped midway (cancelled, an error) would read as running until its heartbeat aged: it and its
+    unfinished runs take the job's final state; their stored cells stay."""
+    if not sweep_id:
+        return
+    sweep = store.get_sweep(sweep_id)
+    if sweep["status"] != RunState.RUNNING:
+        return
+    final = RunState.CANCELLED if status == JobState.CANCELLED else RunState.FAILED
+    for record in sweep["runs"]:
+        if record["status"] == RunState.RUNNING:
+            store.finish_run(record["run_id"], final)
+    summary = {k: v for k, v in sweep.items() if k not in ("sweep_id", "created", "status", "spec", "runs")}
+    store.finish_sweep(sweep_id, final, summary)
 
 
 def _close_run(store: Store, run_id: str | None) -> None:

@@ -1,5 +1,6 @@
 """The job queue and its worker process: idempotent submission, queue order, cancel, a real worker
-running a tiny job, and a worker killed mid-run leaving finished plans and an interrupted one."""
+running a tiny job, a worker killed mid-run leaving finished plans and an interrupted one, and sweep
+jobs (several models) checked model by model and run by a real worker on a local Ray."""
 
 import os
 import signal
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from engine.jobs import JobError, JobQueue
+from engine.models import ModelError
 from engine.plan import PlanError
 from engine.store import now, pid_alive, this_process
 from tests.waiting import wait_for
@@ -126,3 +128,55 @@ def test_killing_the_worker_mid_run_keeps_finished_plans_and_marks_the_interrupt
     # (a worker is started again whenever none is alive: the last one may have exited idle just before)
     wait_for(lambda: (queue.ensure_worker("cpu", idle_exit_s=5), queue.get_job(after)["status"] == "done")[1],
              timeout=300, every=1)
+
+
+SWEEP_FAST = {**FAST, "eval_tokens": 64, "max_new_tokens": 4, "output_tokens": 8}
+
+
+def sweep_spec(models, plans=("fp32", "int8")):
+    return {"models": [str(m) for m in models], "plans": list(plans), "settings": dict(SWEEP_FAST), "prompts": None}
+
+
+def test_a_sweep_spec_is_checked_model_by_model_before_it_is_queued(queue, tiny_llama):
+    with pytest.raises(ModelError, match="unknown shape 'nope'"):
+        queue.submit(sweep_spec([tiny_llama, "shape:nope"]), "bad-model")
+    with pytest.raises(JobError, match="given twice"):
+        queue.submit(sweep_spec([tiny_llama, tiny_llama]), "twice")
+    with pytest.raises(JobError, match="list of model specs"):
+        queue.submit(sweep_spec([]), "none")
+    with pytest.raises(JobError, match="not also 'model'"):
+        queue.submit({**sweep_spec([tiny_llama]), "model": str(tiny_llama)}, "both")
+    with pytest.raises(PlanError, match="int9"):
+        queue.submit(sweep_spec([tiny_llama], ["fp32", "int9"]), "bad-plan")
+    assert queue.list_jobs() == []
+    assert queue.submit(sweep_spec([tiny_llama, "shape:smollm2-135m"]), "fine")
+
+
+def test_a_worker_runs_sweep_jobs_on_a_local_ray_and_honours_cancel(queue, workers, tiny_llama, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("COMPECON_LOCK_DIR", str(tmp_path / "locks"))  # the worker and its Ray inherit these
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    doomed = queue.submit(sweep_spec(["shape:smollm2-135m"], ["fp32", "bf16", "int8"]), "sweep-cancelled")
+    whole = queue.submit(sweep_spec([tiny_llama, "shape:smollm2-135m"]), "sweep-whole")
+    pid = queue.ensure_worker("cpu", idle_exit_s=2)
+
+    sweep_id = wait_for(lambda: queue.get_job(doomed)["progress"].get("sweep"), timeout=180)
+    queue.request_cancel(doomed)  # honoured at the sweep's next line
+    job = wait_for(lambda: (j := queue.get_job(doomed))["status"] not in ("queued", "running") and j, timeout=180)
+    assert job["status"] == "cancelled", job["error"]
+    stopped = queue.store.get_sweep(sweep_id)
+    assert stopped["status"] == "cancelled" and all(r["status"] == "cancelled" for r in stopped["runs"])
+
+    job = wait_for(lambda: (j := queue.get_job(whole))["status"] not in ("queued", "running") and j, timeout=300)
+    assert job["status"] == "done", job["error"]
+    progress = job["progress"]
+    sweep = queue.store.get_sweep(progress["sweep"])
+    assert sweep["status"] == "done" and sweep["spec"]["models"] == [str(tiny_llama), "shape:smollm2-135m"]
+    assert [[p["status"] for p in r["plans"]] for r in sweep["runs"]] == [["ok", "ok"], ["ok", "ok"]]
+    assert sweep["slots"] == 1 and sweep["spec"]["cluster"]["cpus"] == progress["worker"]["ray_cpus"]
+    assert all(p["worker"]["pid"] != pid for r in sweep["runs"] for p in r["plans"])  # cells in Ray's workers
+    assert progress["cells_done"] == progress["cells"] == 4 and progress["stage"] == "done"
+    assert any(f"sweep {sweep['sweep_id']} done" in m for m in progress["messages"])
+    assert job["run_id"] is None  # a sweep's runs are found through its id, in the store
+    wait_for(lambda: not pid_alive(pid), timeout=120)
+
