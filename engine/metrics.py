@@ -105,6 +105,8 @@ _CATALOGUE = (
     Metric("tokens_per_s", "latency", "Throughput", "tokens/s", 1, ",.1f", True),
     Metric("roofline_efficiency", "latency", "Roofline efficiency", "%", 100, ".1f", True, change="",
            column="roofline", text=".1%"),
+    Metric("ttft_roofline_efficiency", "latency", "Prefill roofline efficiency", "%", 100, ".1f", True, change="",
+           column="prefill_roof", text=".1%"),
     Metric("j_per_token", "latency", "Energy per output token", "J", 1, ",.3f", False, column="j_token",
            text=".3f"),
     Metric("watts_mean", "latency", "Power while decoding", "W", 1, ",.0f", False, column="watts", text=".0f"),

@@ -21,7 +21,7 @@ from engine.home import DISK_FULL, disk_problem, subdir
 from engine.measure.decode_paths import latency_result, resolve_paths
 from engine.measure.exclusive import exclusive_device
 from engine.measure.memory import PeakMemory, release_memory
-from engine.measure.roofline import bandwidth, device_name
+from engine.measure.roofline import bandwidth, device_name, linear_macs, matmul_rate, prefill_flops
 from engine.measure.size import placement as size_placement
 from engine.metrics import pct_change
 from engine.models import check_fits, load_model
@@ -101,6 +101,8 @@ class Runner:
         self.calibration = None
         self.device_info = {"type": self.device, "name": device_name(self.device), "libraries": library_versions()}
         self.bandwidth = bandwidth(self.device)
+        self.matmul_rate = matmul_rate(self.device)
+        self.base_macs = None  # the baseline's, for a plan whose runtime has no torch modules (llama.cpp)
         # a split model runs through accelerate's hooks, which static caches and CUDA graphs do not cross
         self.decode_paths = ("plain",) if self.split else resolve_paths(settings.decode_path, self.device)
         self._prepare_prompts(prompts)
@@ -184,6 +186,7 @@ class Runner:
             "model": {**self.loaded.info(), "notes": list(self.loaded.notes)},
             "device": self.device_info,
             "settings": {**asdict(self.settings), "cost": asdict(self.costs), "bandwidth": self.bandwidth,
+                         "matmul_rate": self.matmul_rate,
                          "traffic": self.traffic.to_dict() if self.traffic else None,
                          "lengths_from": self.lengths_from, "prompts": self.prompt_info,
                          "verdict": {"metric": self.tolerance.metric, "tolerance_pct": self.tolerance.pct,
@@ -296,7 +299,7 @@ class Runner:
             keep = keep and self._keep(model, folder, plan, size.disk_bytes, outcome.notes)
             runtime = runtimes.describe(model, folder, keep)
             latency = latency_result(price_rows(rows, self.costs), size.weight_bytes, outcome.kernel_path,
-                                     self.bandwidth, s.max_tpot_ms)
+                                     self.bandwidth, s.max_tpot_ms, self._prefill_floor(model))
             cost = cost_result(latency, self.costs, self.device, self.costs_p90, self.lengths_from)
             self._stage(plan, "evaluating accuracy")
             acc, slices = self._accuracy(model, position)
@@ -315,6 +318,16 @@ class Runner:
             economics=training_economics(outcome.extras, cost, self.base_result and self.base_result.cost,
                                          self.costs),
         )
+
+    def _prefill_floor(self, model):
+        """(batch size) -> the fastest possible prefill of the timed prompt in ms at the measured matmul rate."""
+        macs = linear_macs(model) or self.base_macs
+        self.base_macs = self.base_macs or macs
+        config = getattr(model, "config", None) or self.loaded.config or getattr(self.loaded.base, "config", None)
+        if macs is None or config is None:
+            return None
+        tokens, rate = len(self.prompt_ids), self.matmul_rate["flops_per_s"]
+        return lambda batch: prefill_flops(macs, config, tokens, batch) / rate * 1000.0
 
     def _verdict(self, acc: AccuracyResult) -> dict | None:
         if not acc.applicable:

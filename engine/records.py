@@ -46,6 +46,9 @@ class LatencyResult:
     watts_peak: float | None = None
     power_samples: int | None = None
     energy_source: str | None = None
+    # prefill against the compute ceiling: FLOPs of the prompt's prefill / the measured dense matmul rate
+    ttft_roofline_ms: float | None = None
+    ttft_roofline_efficiency: float | None = None
 
 
 @dataclass(frozen=True)

@@ -68,13 +68,16 @@ def best_batch(rows: list[dict], max_tpot_ms: float) -> dict | None:
 
 
 def latency_result(rows: list[dict], held_bytes: int, kernel_path: str, bandwidth: dict,
-                   max_tpot_ms: float) -> LatencyResult:
+                   max_tpot_ms: float, prefill_ms_floor=None) -> LatencyResult:
     """The record's latency section from the measured (and priced) rows. Headline figures: the last
     path measured (serving when it ran) at the first batch size; roofline for every batch-1 row;
     the cheapest acceptable batch."""
     bw = bandwidth["bytes_per_s"]
     rows = [{**r, "roofline_efficiency": roofline_efficiency(held_bytes, bw, r["tpot_ms"]) if r["batch_size"] == 1
              else None} for r in rows]
+    if prefill_ms_floor is not None:  # (batch size) -> the fastest possible prefill, from the compute ceiling
+        rows = [{**r, "ttft_roofline_ms": prefill_ms_floor(r["batch_size"]),
+                 "ttft_roofline_efficiency": prefill_ms_floor(r["batch_size"]) / r["ttft_ms"]} for r in rows]
     headline_path = rows[-1]["path"]
     headline_rows = [r for r in rows if r["path"] == headline_path]
     first = headline_rows[0]
@@ -87,5 +90,5 @@ def latency_result(rows: list[dict], held_bytes: int, kernel_path: str, bandwidt
         tpot_ms_p10=first.get("tpot_ms_p10"), tpot_ms_p90=first.get("tpot_ms_p90"),
         busy=any(r.get("busy") for r in rows),
         **{key: first.get(key) for key in ("j_per_token", "watts_mean", "watts_peak", "power_samples",
-                                           "energy_source")},
+                                           "energy_source", "ttft_roofline_ms", "ttft_roofline_efficiency")},
     )

@@ -51,6 +51,45 @@ def bandwidth(device: str) -> dict:
         return {"bytes_per_s": spec, "source": f"spec sheet for {name}"}
 
 
+def measure_matmul_rate(device: str, dtype=None, size: int | None = None, repeats: int = 5) -> float:
+    """Dense matmul FLOP/s in the serving dtype (bf16 on a GPU, fp32 on a CPU), median over repeats."""
+    dtype = dtype or (torch.bfloat16 if device == "cuda" else torch.float32)
+    size = size or (8192 if device == "cuda" else 1024)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    timer = Timer(device)
+    a @ b
+    times = [timer.time_ms(lambda: a @ b) for _ in range(repeats)]
+    return 2 * size**3 / (median(times) / 1000.0)
+
+
+def matmul_rate(device: str) -> dict:
+    """{'flops_per_s', 'source', 'measured_at', load fields}: the prefill roofline's compute ceiling, measured
+    now (prefill multiplies every weight by every prompt token: it is bound by compute, not bandwidth)."""
+    with MachineLoad() as load:
+        dtype = "bf16" if device == "cuda" else "fp32"
+        entry = {"flops_per_s": measure_matmul_rate(device),
+                 "source": f"measured: dense {dtype} matmul on {device_name(device)}"}
+    return {**entry, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), **load.fields()}
+
+
+def linear_macs(model) -> int | None:
+    """Multiply-accumulates per token of the model's linear layers (lm_head included), whatever their packing;
+    None for a model without torch modules (a GGUF file run by llama.cpp)."""
+    if not isinstance(model, torch.nn.Module):
+        return None
+    return sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)) or None
+
+
+def prefill_flops(macs: int, config, prompt_tokens: int, batch_size: int) -> float:
+    """FLOPs of one prefill: 2 per multiply-accumulate of every linear layer for every prompt token, plus causal
+    attention's scores and weighted values (2 * 2 * T^2 / 2 * d per layer)."""
+    hidden = config.num_attention_heads * (getattr(config, "head_dim", None)
+                                           or config.hidden_size // config.num_attention_heads)
+    attention = 2 * config.num_hidden_layers * prompt_tokens**2 * hidden
+    return batch_size * (2.0 * macs * prompt_tokens + attention)
+
+
 def roofline_tpot_ms(weight_bytes: int, bytes_per_s: float) -> float:
     return weight_bytes / bytes_per_s * 1000.0
 
