@@ -386,7 +386,8 @@ def _export_artifact(record: dict, position: int | None, output: Path | None) ->
 
 
 @app.command()
-def report(runs: list[str] = typer.Argument(..., help="run ids or unique prefixes; several make one comparison"),
+def report(runs: list[str] = typer.Argument(..., help="run ids or unique prefixes, or a sweep id (its runs); several "
+                                                   "make one comparison"),
            format: str = typer.Option("html", "--format", "-f",
                                       help="html, pdf, md, disclosure, csv, json, prompts-csv or prompts-jsonl"),
            output: Path | None = typer.Option(None, "-o", "--output", help="file to write (default: "

@@ -204,12 +204,31 @@ def comparison_table(records: list[dict]) -> tables.Table:
                         "order.")
 
 
+def run_ids_of(store, ref: str) -> list[str]:
+    """The runs an id names: a run (id or unique prefix) itself; else a sweep, its runs (one per model), so a sweep
+    reads as one comparison."""
+    try:
+        return [store.resolve_id(ref)]
+    except KeyError as error:
+        if not str(error.args[0]).startswith("no run matches"):
+            raise ReportError(f"{error.args[0]} (see `compecon runs`)") from None
+        try:
+            sweep_id = store.resolve_sweep(ref)
+        except KeyError:
+            raise ReportError(f"{error.args[0]}, nor any sweep (see `compecon runs`)") from None
+    runs = list(store.sweep_runs(sweep_id).values())
+    if not runs:
+        raise ReportError(f"sweep {sweep_id} has no run yet: none of its models' baselines has finished")
+    return runs
+
+
 def load_runs(store, run_ids: list[str]) -> list[tuple[dict, list[dict], dict | None]]:
-    """(record, per-prompt records, prompt set) per run; unknown ids raise ReportError naming them."""
+    """(record, per-prompt records, prompt set) per run, a sweep's id standing for its runs; unknown ids raise
+    ReportError naming them."""
     if not run_ids:
         raise ReportError("name at least one run (see `compecon runs`)")
     loaded, seen = [], set()
-    for run_id in run_ids:
+    for run_id in [run for ref in run_ids for run in run_ids_of(store, ref)]:
         try:
             record = store.get_run(run_id)
         except KeyError as error:
