@@ -62,8 +62,11 @@ def speed_table(record: dict) -> str:
     lines = [f"Model {record['model']['name']} on {record['device']['name']}; bandwidth "
              f"{record['settings']['bandwidth']['bytes_per_s'] / 1e12:.2f} TB/s "
              f"({record['settings']['bandwidth']['source']}); price ${record['settings']['cost']['price_per_hour']}/h.",
-             "", "| plan | kernel | weights GB | path | batch | ms/token | tokens/s | roofline | $/1k queries |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"Matmul ceiling {record['settings'].get('matmul_rate', {}).get('flops_per_s', 0) / 1e12:.0f} TFLOP/s; "
+             f"prompt {record['settings']['cost']['prompt_tokens']} tokens.",
+             "", "| plan | kernel | weights GB | path | batch | ms/token | tokens/s | roofline | ttft ms | prefill "
+             "roofline | J/token | W mean (samples) | kWh/1k queries | $/1k queries |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for plan in record["plans"]:
         if plan["status"] != "ok":
             lines.append(f"| {plan['plan']} | failed: {plan.get('error', '')[:120]} | | | | | | | |")
@@ -72,9 +75,16 @@ def speed_table(record: dict) -> str:
         for row in lat["by_batch"]:
             roof = row.get("roofline_efficiency")
             path = row["path"] + (" (no graph)" if "capture failed" in row["decode_path"] else "")
+            prefill = row.get("ttft_roofline_efficiency")
+            joules, watts, kwh = row.get("j_per_token"), row.get("watts_mean"), row.get("kwh_per_1k_queries")
+            power = "" if watts is None else f"{watts:.0f} ({row.get('power_samples')})"
             lines.append(f"| {plan['plan']} | {plan['kernel_path']} | {plan['size']['weight_bytes'] / 1e9:.2f} | "
                          f"{path} | {row['batch_size']} | {row['tpot_ms']:.2f} | {row['tokens_per_s']:,.0f} | "
-                         f"{'' if roof is None else f'{roof:.0%}'} | {row['usd_per_1k_queries']:.4f} |")
+                         f"{'' if roof is None else f'{roof:.0%}'} | {row['ttft_ms']:.1f} | "
+                         f"{'' if prefill is None else f'{prefill:.0%}'} | "
+                         f"{'' if joules is None else f'{joules:.3f}'} | "
+                         f"{power} | "
+                         f"{'' if kwh is None else f'{kwh:.4f}'} | {row['usd_per_1k_queries']:.4f} |")
         best = lat.get("best_batch")
         if best:
             lines.append(f"| {plan['plan']} | cheapest batch within {best['max_tpot_ms']:.0f} ms/token: "
@@ -110,6 +120,8 @@ def main() -> None:
     speed.add_argument("--batch", action="append", type=int, default=None)
     speed.add_argument("--name", default=None, help="file stem for the outputs")
     speed.add_argument("--decode-path", default="both", help="plain, serving, compiled, both or all")
+    speed.add_argument("--prompt-tokens", type=int, default=None, help="prompt length timed for ttft")
+    speed.add_argument("--energy-seconds", type=float, default=1.0, help="length of each energy block")
     reference = sub.add_parser("parity-reference", help="the CPU run the GPU run is compared with")
     reference.add_argument("-o", "--output", default="bench/parity_cpu.json")
     reference.add_argument("--model", default="smollm2-135m")
@@ -125,8 +137,10 @@ def main() -> None:
 
     if args.command == "speed":
         stem = args.name or args.model.replace("shape:", "").replace("/", "_")
-        record = _run(args.model, args.plan, args.batch or [1, 8, 32, 64], OUT / f"{stem}.json", "cuda",
-                      ("--decode-path", args.decode_path))
+        extra = ["--decode-path", args.decode_path, "--energy-seconds", str(args.energy_seconds)]
+        if args.prompt_tokens:
+            extra += ["--prompt-tokens", str(args.prompt_tokens)]
+        record = _run(args.model, args.plan, args.batch or [1, 8, 32, 64], OUT / f"{stem}.json", "cuda", extra)
         table = speed_table(record)
     elif args.command == "parity-reference":
         _run(args.model, list(PARITY_PLANS), [1], Path(args.output), "cpu")
