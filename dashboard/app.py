@@ -17,6 +17,7 @@ page = st.navigation({
         st.Page("app_pages/new_run.py", title="New run", icon=":material/add_circle:", default=True),
         st.Page("app_pages/run.py", title="Run", icon=":material/autorenew:"),
         st.Page("app_pages/results.py", title="Results", icon=":material/insights:"),
+        st.Page("app_pages/sweeps.py", title="Sweeps", icon=":material/grid_view:"),
     ],
     "Library": [
         st.Page("app_pages/history.py", title="History", icon=":material/history:"),

@@ -1,4 +1,4 @@
-"""History: every stored run; filter, open, compare side by side, delete."""
+"""History: every stored run, a sweep's runs under their sweep; filter, open, compare side by side, delete."""
 
 import streamlit as st
 
@@ -14,8 +14,14 @@ if not rows:
     st.stop()
 
 shown = history_view.filtered(rows)
-st.caption(f"{len(shown)} of {len(rows)} runs. Interrupted runs keep the plans that finished.")
-history_view.table(shown)
+alone, sweeps = history_view.grouped(shown, services.sweeps())
+st.caption(f"{len(shown)} of {len(rows)} runs" + (f", {sum(len(runs) for _, runs in sweeps)} of them in "
+                                                   f"{len(sweeps)} sweep{'s' if len(sweeps) > 1 else ''} below"
+                                                   if sweeps else "")
+           + ". Interrupted runs keep the plans that finished.")
+if alone or not sweeps:
+    history_view.table(alone)
+history_view.sweep_groups(sweeps)
 
 labels = {r["run_id"]: services.run_label(r) for r in shown}
 picked = st.multiselect("Select runs to open, compare or delete", list(labels), format_func=labels.get,

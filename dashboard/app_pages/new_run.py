@@ -1,4 +1,4 @@
-"""New run: model, plans, prompts and price assumptions in, one queued job out."""
+"""New run: model (or several, as a sweep), plans, prompts and price assumptions in, one queued job out."""
 
 import uuid
 
@@ -12,14 +12,18 @@ st.caption("How much smaller, faster and cheaper does the model get under each p
            "cost on your prompts? Everything below starts with working defaults: press Start to try it.")
 
 st.subheader("1. Model")
+sweep = st.toggle("Compare several models (a sweep)", key="sweep_mode",
+                  help="Every plan on every model, each model against its own baseline: one grid of cells on the "
+                       "Sweeps page, with the Pareto front across all of them.")
 left, right = st.columns([3, 1])
 with left:
-    model = forms.model_picker()
+    model = forms.models_picker() if sweep else forms.model_picker()
 devices = services.devices()
 device = right.selectbox("Run on", devices, index=len(devices) - 1, key="device",
                          help="Where the worker compresses and measures. cuda is offered when a GPU is present.")
 model.show()
-applicable = not str(model.value or "").startswith("shape:")
+chosen = model.value if sweep else [model.value]
+applicable = not chosen or any(not str(m or "").startswith("shape:") for m in chosen)
 
 st.subheader("2. Plans")
 plans = forms.plan_builder(device)
@@ -41,8 +45,9 @@ problems = model.blocking + plans.blocking + prompts.blocking + settings.blockin
 token = st.session_state.setdefault("submit_token", uuid.uuid4().hex)  # one job per submission
 if problems:
     st.warning("Before the run can start: " + "; ".join(problems))
-if st.button("Start run", type="primary", disabled=bool(problems), key="start_run", icon=":material/play_arrow:"):
-    spec = {"model": model.value, "plans": plans.value, "settings": settings.value,
+label, key = ("Start sweep", "start_sweep") if sweep else ("Start run", "start_run")
+if st.button(label, type="primary", disabled=bool(problems), key=key, icon=":material/play_arrow:"):
+    spec = {"models" if sweep else "model": model.value, "plans": plans.value, "settings": settings.value,
             "prompts": prompts.value.to_dict() if prompts.value is not None else None}
     queue = services.queue()
     try:
@@ -52,4 +57,4 @@ if st.button("Start run", type="primary", disabled=bool(problems), key="start_ru
         st.stop()
     queue.ensure_worker(device)
     st.session_state["submit_token"] = uuid.uuid4().hex
-    st.switch_page("app_pages/run.py", query_params={"job": job_id})
+    st.switch_page("app_pages/sweeps.py" if sweep else "app_pages/run.py", query_params={"job": job_id})

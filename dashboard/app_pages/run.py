@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from dashboard.components import progress, services
-from engine.jobs import ACTIVE
+from dashboard.components import progress, services, sweep_view
+from engine.jobs import ACTIVE, is_sweep
 from engine.reports.mdtext import text as inert
 
 queue = services.queue()
@@ -22,6 +22,12 @@ except KeyError:
 
 st.query_params["job"] = job_id  # a reload comes back to this job
 spec = job["spec"]
+if is_sweep(spec):  # a sweep's cells are followed on the Sweeps page
+    st.title(f"Sweep: {len(spec['models'])} models × {len(spec.get('plans') or [])} plans")
+    sweep_view.job_banner(job)
+    st.page_link("app_pages/sweeps.py", label="Follow its cells on the Sweeps page", icon=":material/grid_view:",
+                 query_params={"job": job_id})
+    st.stop()
 st.title(f"Run: {spec['model']}")
 st.caption(f"Job {job_id} · {len(spec.get('plans') or [])} plans on the {job['device']} · submitted "
            f"{job['created'][:19].replace('T', ' ')} UTC")

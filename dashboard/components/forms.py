@@ -1,5 +1,5 @@
-"""New-run form parts: the model picker and the plan builder (presets plus free composition),
-each returning what it chose and the problems the user must fix before a run can start."""
+"""New-run form parts: the model picker (several models for a sweep) and the plan builder (presets plus free
+composition), each returning what it chose and the problems the user must fix before a run can start."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.components import services
+from engine.reports.mdtext import text as inert
 
 PRESET_LABELS = {"INT8 vs INT4": "pm-int8-vs-int4", "All weight-only": "all-weights", "Custom": None}
 SOURCES = {
@@ -89,6 +90,42 @@ def model_picker() -> Choice:
     notes = ["Safetensors only; remote code is never run."] if kind == "folder" else [
         "Dequantized to float once and cached; its float weights were low-bit once."]
     return Choice(str(Path(path.strip()).expanduser()) if not problem else None, [problem] if problem else [], notes)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _model_problem(spec: str) -> str | None:
+    """Why a model spec could not load, found without loading it (engine.models.check_spec), or None."""
+    from engine.models import ModelError, check_spec
+
+    try:
+        check_spec(spec)
+    except ModelError as error:
+        return str(error)
+    return None
+
+
+def models_picker() -> Choice:
+    """Several model specs for a sweep: the embedded model and shapes from a list, any other (a folder, a GGUF file,
+    a model in the local Hugging Face cache) typed one per line; each checked as the job queue will check it."""
+    sizes = services.shapes()
+    listed = {"smollm2-135m": "SmolLM2-135M-Instruct (embedded)",
+              **{f"shape:{s}": f"shape:{s} ({n / 1e9:.2f} B parameters, random weights)" for s, n in sizes.items()}}
+    picked = st.multiselect("Models", list(listed), default=["smollm2-135m", "shape:smollm2-135m"],
+                            format_func=listed.get, key="sweep_models",
+                            help="Every plan runs on every model; each model is compared with its own baseline.")
+    typed = st.text_area("Other models, one per line", key="sweep_more_models", height=80,
+                         placeholder="/models/my-model\n/models/my-model.Q4_K_M.gguf\nHuggingFaceTB/SmolLM2-360M-Instruct",
+                         help="A local Hugging Face folder (safetensors), a GGUF file, or a model id already in the "
+                              "local Hugging Face cache. Nothing is downloaded.")
+    models = list(dict.fromkeys(picked + [line.strip() for line in typed.splitlines() if line.strip()]))
+    errors = [f"Model {inert(m, 120)}: {inert(problem)}" for m in models if (problem := _model_problem(m))]
+    todo = [] if len(models) >= 2 else ["pick two or more models for a sweep (one model is a plain run: switch "
+                                        "the sweep off)"]
+    notes = ["Each (model, plan) cell runs in a Ray task started by the worker, one at a time on this machine's "
+             "cores so no cell times another; the Sweeps page fills in as cells land."]
+    if any(m.startswith("shape:") for m in models):
+        notes.append("Shapes have random weights: size, speed and cost only; their accuracy reads n/a.")
+    return Choice(models if not errors else None, errors, notes, todo)
 
 
 def _add_composed(text: str) -> None:

@@ -1,4 +1,5 @@
-"""History: every stored run in a filterable table; open one, compare several, delete with care."""
+"""History: every stored run in a filterable table, a sweep's runs grouped under it; open one, compare several,
+delete with care."""
 
 from __future__ import annotations
 
@@ -27,13 +28,42 @@ def filtered(rows: list[dict]) -> list[dict]:
     return keep
 
 
-def table(rows: list[dict]) -> None:
+def table(rows: list[dict], key: str | None = None) -> None:
     frame = pd.DataFrame([{"run": r["run_id"], "created (UTC)": r["created"][:19].replace("T", " "),
                            "status": r["status"], "model": r["model"],
                            "plans": f"{r['finished_plans']}/{len(r['plans'])}: " + ", ".join(r["plans"]),
                            "recommendation": (r.get("recommendation") or {}).get("reason") or "–"}
                           for r in rows])
-    st.dataframe(frame, hide_index=True, height=min(38 + 35 * len(frame), 420))
+    st.dataframe(frame, hide_index=True, height=min(38 + 35 * len(frame), 420), key=key)
+
+
+def grouped(rows: list[dict], sweeps: list[dict]) -> tuple[list[dict], list[tuple[dict, list[dict]]]]:
+    """(runs of their own, [(sweep, its runs among rows)]): a sweep is one entry, with the runs the filters kept."""
+    known = {s["sweep_id"] for s in sweeps}
+    alone = [r for r in rows if r.get("sweep") not in known]
+    groups = [(s, [r for r in rows if r.get("sweep") == s["sweep_id"]]) for s in sweeps]
+    return alone, [(s, runs) for s, runs in groups if runs]
+
+
+def _pick(run_ids: list[str]) -> None:
+    """Callback: select a sweep's runs in the picker below (to compare, open or delete them)."""
+    st.session_state["history_pick"] = list(dict.fromkeys(st.session_state.get("history_pick", []) + run_ids))
+
+
+def sweep_groups(groups: list[tuple[dict, list[dict]]]) -> None:
+    """One expandable entry per sweep: its runs (one per model), its grid on the Sweeps page, select them all."""
+    for sweep, runs in groups:
+        spec = sweep["spec"]
+        label = (f"Sweep {sweep['sweep_id']} · {sweep['created'][:19].replace('T', ' ')} · {len(spec['models'])} "
+                 f"models × {len(spec['plans'])} plans · {sweep['status']}")
+        with st.expander(label, icon=":material/grid_view:"):
+            table(runs, key=f"history_sweep_{sweep['sweep_id']}")
+            left, right = st.columns(2)
+            with left:
+                st.page_link("app_pages/sweeps.py", label="Open the sweep's grid", icon=":material/grid_view:",
+                             query_params={"sweep": sweep["sweep_id"]})
+            right.button("Select its runs below", key=f"history_pick_sweep_{sweep['sweep_id']}", on_click=_pick,
+                         args=([r["run_id"] for r in runs],), icon=":material/checklist:")
 
 
 def compare(records: list[dict]) -> None:
@@ -95,4 +125,9 @@ def delete(run_ids: list[str], active_runs: set[str]) -> None:
 
 
 def active_runs() -> set[str]:
-    return {j["run_id"] for j in services.queue().list_jobs(ACTIVE) if j["status"] in ACTIVE and j["run_id"]}
+    """Runs a queued or running job is writing: a run job's run, a sweep job's runs."""
+    jobs = [j for j in services.queue().list_jobs(ACTIVE) if j["status"] in ACTIVE]
+    busy = {j["run_id"] for j in jobs if j["run_id"]}
+    for sweep in {(j.get("progress") or {}).get("sweep") for j in jobs} - {None}:
+        busy |= set(services.store().sweep_runs(sweep).values())
+    return busy

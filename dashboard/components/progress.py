@@ -31,7 +31,8 @@ def pick_job(queue) -> str | None:
     return jobs[0]["job_id"] if jobs else None
 
 
-def _elapsed(job: dict) -> str:
+def elapsed(job: dict) -> str:
+    """m:ss since the job started (or was queued), to its end or now."""
     start = job.get("started") or job["created"]
     end = datetime.fromisoformat(job["finished"]) if job.get("finished") else datetime.now(UTC)
     seconds = max(0, int((end - datetime.fromisoformat(start)).total_seconds()))
@@ -64,7 +65,7 @@ def show_job(job: dict) -> None:
     rows = _plan_rows(job, record)
     a, b, c = st.columns(3)
     a.metric("Status", status)
-    b.metric("Elapsed", _elapsed(job))
+    b.metric("Elapsed", elapsed(job))
     c.metric("Plans finished", f"{sum(p['state'] in ('ok', 'failed') for p in rows)} / {len(rows)}")
     if job.get("run_id"):
         st.caption(f"Stored as run {job['run_id']}: finished plans are saved as they finish.")

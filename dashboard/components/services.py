@@ -94,11 +94,26 @@ def run_record(run_id: str) -> dict | None:
 
 
 def run_label(row: dict) -> str:
-    return f"{row['run_id']} · {row['created'][:16].replace('T', ' ')} · {row['model']} · {row['status']}"
+    sweep = f" · sweep {row['sweep']}" if row.get("sweep") else ""
+    return f"{row['run_id']} · {row['created'][:16].replace('T', ' ')} · {row['model']} · {row['status']}{sweep}"
 
 
-def report_bytes(run_id: str, fmt: str) -> bytes:
-    """A forwardable report of one stored run (html, pdf or disclosure), rendered by the engine."""
+def sweeps() -> list[dict]:
+    """Every stored sweep, newest first (read fresh, as runs are)."""
+    return store().list_sweeps()
+
+
+def sweep_record(sweep_id: str) -> dict | None:
+    """A sweep with its runs' records (Store.get_sweep), or None when no sweep has that id."""
+    try:
+        return store().get_sweep(sweep_id)
+    except KeyError:
+        return None
+
+
+def report_bytes(run_ids: str | list[str], fmt: str) -> bytes:
+    """A forwardable report of one stored run, or of several as one comparison (a sweep's runs), in html, pdf or
+    disclosure, rendered by the engine."""
     from engine.reports import build_report, render
 
-    return render(build_report(store(), [run_id]), fmt)
+    return render(build_report(store(), [run_ids] if isinstance(run_ids, str) else list(run_ids)), fmt)

@@ -5,12 +5,21 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.components import services
+from engine.jobs import is_sweep
 
 
 def _active_link(active: dict | None) -> None:
     if active is None:
         return
-    plans = (active.get("progress") or {}).get("plans") or []
+    progress = active.get("progress") or {}
+    if is_sweep(active["spec"]):  # followed on the Sweeps page, cell by cell
+        label = f"{active['status'].capitalize()}: sweep of {len(active['spec']['models'])} models"
+        if progress.get("cells"):
+            label += f" · {progress.get('cells_done', 0)}/{progress['cells']}"
+        st.page_link("app_pages/sweeps.py", label=label, icon=":material/autorenew:",
+                     query_params={"job": active["job_id"]})
+        return
+    plans = progress.get("plans") or []
     done = sum(p["state"] in ("ok", "failed") for p in plans)
     label = f"{active['status'].capitalize()}: {active['spec']['model']}" + (f" · {done}/{len(plans)}" if plans else "")
     st.page_link("app_pages/run.py", label=label, icon=":material/autorenew:", query_params={"job": active["job_id"]})

@@ -29,7 +29,7 @@ class Axis:
     """What a cell's cost is traded against on the Pareto chart."""
 
     key: str
-    label: str  # in a sentence: "size"
+    label: str  # in the chart's title: "size"
     title: str  # the axis title, with its unit
     higher_is_better: bool
     value: Callable[[SweepCell], float | None]
@@ -39,7 +39,7 @@ def axes(sweep: dict) -> dict[str, Axis]:
     """accuracy (the verdict metric's change vs each model's baseline), size and speed."""
     metric = sweep_metric(sweep)
     return {
-        "accuracy": Axis("accuracy", "accuracy change", f"Δ {metric.label} ({metric.change_unit})",
+        "accuracy": Axis("accuracy", f"change in {metric.label.lower()}", f"Δ vs own baseline ({metric.change_unit})",
                          metric.higher_is_better is not False, lambda c: c.accuracy_change),
         "size": Axis("size", "size", "Weights in memory (MB)", False,
                      lambda c: None if c.weight_bytes is None else c.weight_bytes / 1e6),
@@ -117,18 +117,21 @@ def _grid(sweep: dict, cells: list[SweepCell], z_of, text_of, title: str, heatma
     z = [[z_of(where[(r, i)]) if (r, i) in where else None for i in range(len(plans))] for r in rows]
     hover = [[_hover(where[(r, i)], metric) if (r, i) in where else "" for i in range(len(plans))] for r in rows]
     ys = [plain(r) for r in rows]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=plans, y=ys, xgap=3, ygap=3, hoverongaps=True, hovertext=hover,
+    fig = go.Figure(go.Heatmap(  # every cell grey first, so a cell without a colour still shows as a cell
+        z=[[0] * len(plans) for _ in rows], x=plans, y=ys, xgap=3, ygap=3, colorscale=[[0, EMPTY], [1, EMPTY]],
+        showscale=False, hoverinfo="skip", name="cells"))
+    fig.add_trace(go.Heatmap(
+        z=z, x=plans, y=ys, xgap=3, ygap=3, hoverongaps=True, hovertext=hover, name="values",
         hovertemplate="%{hovertext}<extra></extra>", showscale=any(v is not None for row in z for v in row),
         **heatmap))
     labelled = [c for c in cells if (c.row, c.position) in where]
     fig.add_trace(go.Scatter(
         x=[plans[c.position] for c in labelled], y=[plain(c.row) for c in labelled],
         text=[(STAR if c.recommended else "") + text_of(c) for c in labelled], mode="text",
-        textfont=dict(size=12, color="#1f2937"), hoverinfo="skip", showlegend=False))
-    fig.update_layout(template=TEMPLATE, title=title, height=height or 130 + 56 * len(rows), plot_bgcolor=EMPTY,
-                      xaxis=dict(side="top", type="category", showline=False, ticks=""),
-                      yaxis=dict(autorange="reversed", type="category", showline=False, ticks=""),
+        textfont=dict(size=12, color="#1f2937"), hoverinfo="skip", showlegend=False, name="labels"))
+    fig.update_layout(template=TEMPLATE, title=title, height=height or 130 + 56 * len(rows),
+                      xaxis=dict(side="top", type="category", showline=False, ticks="", showgrid=False),
+                      yaxis=dict(autorange="reversed", type="category", showline=False, ticks="", showgrid=False),
                       margin=dict(t=84))
     return fig
 

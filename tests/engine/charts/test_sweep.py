@@ -79,7 +79,8 @@ def test_where_accuracy_is_na_the_front_trades_cost_against_size():
 
 def test_front_chart_fills_the_front_and_rings_each_recommendation():
     fig = front_chart(SWEEP)
-    assert fig.layout.yaxis.title.text == "Δ Top-1 agreement with baseline (pts)"
+    assert fig.layout.yaxis.title.text == "Δ vs own baseline (pts)"
+    assert fig.layout.title.text.startswith("Cost vs change in top-1 agreement with baseline across every cell")
     by_name = {t.name: t for t in fig.data}
     assert set(by_name) == {"Pareto front", "a", "b", "recommended"}  # the shape has no point on this axis
     a = by_name["a"]
@@ -93,7 +94,7 @@ def test_front_chart_fills_the_front_and_rings_each_recommendation():
 
 def test_cost_grid_colours_by_cost_and_says_each_change():
     fig = cost_grid(SWEEP)
-    heat, words = fig.data
+    _, heat, words = fig.data
     assert list(heat.x) == PLANS and list(heat.y) == ["a", "b", "shape:c"]
     assert heat.z[1][1] == pytest.approx(math.log10(0.5))  # costs span a decade: log colours
     assert heat.z[2][2] is None  # the failed cell stays grey
@@ -105,7 +106,7 @@ def test_cost_grid_colours_by_cost_and_says_each_change():
 
 
 def test_accuracy_grid_reads_na_for_a_shape_and_none_for_shapes_only():
-    heat, words = accuracy_grid(SWEEP).data
+    _, heat, words = accuracy_grid(SWEEP).data
     labels = dict(zip(zip(words.y, words.x), words.text))
     assert labels[("b", "int8")] == "★ -1.0 pts<br>within"
     assert labels[("a", "fp32")] == "★ baseline" and labels[("shape:c", "int8")] == "n/a"
@@ -120,7 +121,7 @@ def test_a_running_sweep_shows_its_pending_cells():
     running = {**SWEEP, "status": "running",
                "runs": [{**RUNS[0], "status": "running",
                          "plans": RUNS[0]["plans"][:2] + [{"plan": "int4", "status": "pending", "error": None}]}]}
-    heat, words = cost_grid(running).data
+    _, heat, words = cost_grid(running).data
     labels = dict(zip(zip(words.y, words.x), words.text))
     assert labels[("a", "int4")] == "pending"
     assert [labels[("b", p)] for p in PLANS] == ["pending"] * 3  # b's run opens when its baseline lands
@@ -135,6 +136,6 @@ def test_model_names_and_duplicate_short_names_are_escaped_and_kept_apart():
     evil = "/tmp/<img src=x onerror=alert(1)>"
     twin = "/other/a"
     sweep = {**SWEEP, "status": "running", "spec": {"models": [A, twin, evil], "plans": PLANS}, "runs": [RUNS[0]]}
-    heat = cost_grid(sweep).data[0]
+    heat = cost_grid(sweep).data[1]
     assert list(heat.y) == ["/models/a", "/other/a", "&lt;img src=x onerror=alert(1)&gt;"]  # two "a"s: full paths
     assert "<img" not in str(cost_grid(sweep).to_dict()) and "<img" not in str(accuracy_grid(sweep).to_dict())
