@@ -72,6 +72,8 @@ def test_the_grid_recommendations_and_front_match_the_records(app, swept):
     cells = at.dataframe[0].value
     assert "shape:smollm2-135m" not in set(cells[cells["Pareto front"] == "yes"]["Model"])  # larger and dearer
     assert any(link.value.startswith(f"Open {tiny['model']['name']} in Results") for link in at.page_link)
+    at.button(key=f"build_sweep_report_{swept['sweep_id']}").click().run()  # both runs as one HTML comparison
+    assert "Download the HTML report" in [b.label for b in at.get("download_button")]
 
 
 def test_a_running_sweep_shows_pending_cells_and_fills_them_in(app, swept):
