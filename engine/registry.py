@@ -62,8 +62,9 @@ class StepSpec:
     fn: Callable
     doc: str
     kind: str  # baseline (dtype only), weights (changes weight storage), transform (prepares a later step),
-    # student (replaces the model with a smaller one; may be followed by a weights step), runtime (hands the
-    # model to another runtime: the plan's last step)
+    # student (replaces the model with a smaller one; may be followed by a weights step), prune (zeroes weights
+    # in place; may be followed by a weights step), runtime (hands the model to another runtime: the plan's last
+    # step)
     params: dict = field(default_factory=dict)
     # (resolved params) -> what is wrong with them together (None: fine); checked when the plan is parsed
     check: Callable[[dict], str | None] | None = None
