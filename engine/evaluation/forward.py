@@ -15,6 +15,8 @@ import copy
 
 import torch
 
+from engine.measure.latency import cache_of
+
 
 def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:
     """The prompt as the model sees it in deployment: through its chat template if it has one."""
@@ -50,7 +52,7 @@ class PrefixCache:
         self.cache = None
         if prefix:
             with torch.no_grad():
-                self.cache = model(input_ids=torch.tensor([prefix], device=device), use_cache=True).cache
+                self.cache = cache_of(model(input_ids=torch.tensor([prefix], device=device), use_cache=True))
 
     def for_batch(self, size: int):
         if self.cache is None:
@@ -125,9 +127,9 @@ def answer(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, devi
         positions = (mask.cumsum(-1) - 1).clamp_min(0)
         cache = prefix.for_batch(len(batch))
         if rests.shape[1] > 1:  # the prompts but their last token: what generation and scoring share
-            cache = model(input_ids=rests[:, :-1].to(device), attention_mask=mask[:, :-1].to(device),
-                          position_ids=positions[:, p:-1].to(device), past_key_values=cache, use_cache=True,
-                          logits_to_keep=1).cache
+            cache = cache_of(model(input_ids=rests[:, :-1].to(device), attention_mask=mask[:, :-1].to(device),
+                                   position_ids=positions[:, p:-1].to(device), past_key_values=cache, use_cache=True,
+                                   logits_to_keep=1))
         ids = torch.cat([torch.tensor([prefix.prefix] * len(batch), dtype=torch.long).reshape(len(batch), p), rests],
                         dim=1)
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,

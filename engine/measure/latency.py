@@ -43,6 +43,12 @@ class LatencyFigures:
                 **(self.energy or {})}
 
 
+def cache_of(out):
+    """The KV cache a forward pass returned: `cache` in transformers 5.x, `past_key_values` before (the GPU image's
+    transformers is older than ours)."""
+    return out.cache if hasattr(out, "cache") else out.past_key_values
+
+
 def repeat_prompt(prompt_ids: torch.Tensor, batch_size: int, device: str) -> torch.Tensor:
     """The same prompt for every row of the batch, on the device."""
     return prompt_ids.reshape(1, -1).repeat(batch_size, 1).to(device)
@@ -57,12 +63,12 @@ def measure_latency(model, prompt_ids: torch.Tensor, batch_size: int, decode_ste
 
     def prefill():
         out = model(input_ids=ids, use_cache=True)
-        state["cache"] = out.cache
+        state["cache"] = cache_of(out)
         state["next"] = out.logits[:, -1:].argmax(-1)
 
     def decode_step():
         out = model(input_ids=state["next"], past_key_values=state["cache"], use_cache=True)
-        state["cache"] = out.cache
+        state["cache"] = cache_of(out)
         state["next"] = out.logits[:, -1:].argmax(-1)
 
     prefill()  # warm-up: first-call allocations and kernel selection
