@@ -18,7 +18,8 @@ def parse_run_args(args: list[str]) -> RunSettings:
 
 def test_every_setting_has_a_flag_that_parses_back():
     settings = RunSettings(device="cuda", device_map="auto", prompt_tokens=64, output_tokens=32,
-                           batch_sizes=(1, 4, 16), cost_batch=4,
+                           batch_sizes=(1, 4, 16), cost_batch=4, energy_s=0.5, grid_carbon=250.0,
+                           electricity_price=0.31,
                            hardware="A10G", price_per_hour=1.234567891, utilisation=0.45, decode_steps=5,
                            decode_path="both", max_tpot_ms=42.5, repeats=2, eval_tokens=256, keep_artifacts=False,
                            primary="kl_divergence", tolerance_pct=0.05, max_new_tokens=9, eval_batch=7,
