@@ -49,6 +49,15 @@ def run_settings(device: str, scored_prompts: int | None = None) -> Choice:
         hardware, price = _hardware(device)
         utilisation = st.slider("Utilisation (share of paid time spent serving)", 0.05, 1.0, 0.6, 0.05,
                                 key="utilisation")
+        a, b = st.columns(2)
+        grid_carbon = a.number_input("Grid carbon (g CO2 per kWh)", 0.0, 2000.0, 480.0, 10.0, key="grid_carbon",
+                                     help="Turns the measured energy per 1,000 queries into CO2 (default: the 2023 "
+                                          "world average, Ember).")
+        electricity = b.number_input("Electricity (USD per kWh)", 0.0, 10.0, None, 0.01, format="%.3f",
+                                     key="electricity_price", placeholder="in the hourly price",
+                                     help="For hardware you own: adds the measured energy's price to the cost. "
+                                          "Energy is read from NVML on NVIDIA GPUs (RAPL on CPUs where readable); "
+                                          "elsewhere it reads 'not measured'.")
     with right:
         st.markdown("**Queries**")
         a, b = st.columns(2)
@@ -110,6 +119,8 @@ def run_settings(device: str, scored_prompts: int | None = None) -> Choice:
         "utilisation": float(utilisation), "primary": None if primary == "auto" else primary,
         "tolerance_pct": float(tolerance), "calibration_share": float(calibration), "keep_artifacts": bool(keep),
         "calibration": source, "decode_path": decode_path, "max_tpot_ms": float(max_tpot),
+        "grid_carbon": float(grid_carbon),
+        "electricity_price": None if electricity is None else float(electricity),
         **{k: int(v) for k, v in effort.items()},
     }
     errors = []
