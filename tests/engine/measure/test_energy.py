@@ -101,7 +101,7 @@ def test_nvml_energy_agrees_with_its_own_power_samples():
     row = figures.row()
     assert row["energy_source"].startswith("NVML"), row["energy_source"]
     assert row["power_samples"] >= 50 and 30 < row["watts_mean"] < 1500
-    limit = torch.cuda.get_device_properties(0).total_memory and 1500  # no GPU draws more than this
+    limit = 1500  # watts: no single GPU draws more
     for block in row["energy_blocks"]:
         # the counter's mean power against the power samples: independent readings of one device. Hopper's power
         # reading is a one-second average, so it lags a block that starts from a lighter load (measured on the
