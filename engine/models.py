@@ -326,8 +326,6 @@ def _cached_gguf(gguf: Path, name: str, source: str, progress) -> LoadedModel:
 
 
 def _load_shape(shape: str) -> LoadedModel:
-    if shape not in SHAPES:
-        raise ModelError(f"unknown shape '{shape}'; known shapes: {', '.join(SHAPES)}")
     config = shape_config(shape)
     notes = ("random weights: speed, memory and cost only; accuracy is not applicable",)
     return LoadedModel(f"shape:{shape}", "shape", None, parameter_count(config), config=config, notes=notes)
@@ -355,29 +353,44 @@ def check_fits(loaded: LoadedModel, device: str, bytes_per_param: float, split: 
         )
 
 
-def load_model(spec: str, progress=print) -> LoadedModel:
-    """Resolve a model spec: `smollm2-135m`, `shape:NAME`, a folder, a .gguf file, or a cached id."""
+def _locate(spec: str) -> tuple[str, object]:
+    """Where a model spec points, checked without loading anything: (source, the shape's name or the file or
+    folder to read). Raises ModelError for an unknown shape, a missing file, a path outside the model roots or an
+    id the local Hugging Face cache lacks."""
     spec = spec.strip()
     if spec == DEFAULT_MODEL:
-        return _cached_gguf(embedded_gguf_path(), DEFAULT_MODEL, "embedded", progress)
+        return "embedded", embedded_gguf_path()
     if spec.startswith("shape:"):
-        return _load_shape(spec.split(":", 1)[1])
+        shape = spec.split(":", 1)[1]
+        if shape not in SHAPES:
+            raise ModelError(f"unknown shape '{shape}'; known shapes: {', '.join(SHAPES)}")
+        return "shape", shape
     path = Path(spec).expanduser()
     if path.suffix.lower() == ".gguf":
         path = _allowed(path)
         if not path.is_file():
             raise ModelError(f"GGUF file not found: {path}")
-        return _cached_gguf(path, path.name, "gguf", progress)
+        return "gguf", path
     if path.is_absolute() or path.exists():
         path = _allowed(path)
         if path.is_dir():
             if model_roots():  # a link inside the folder is judged by where it points, too
                 for file in path.iterdir():
                     _allowed(file)
-            return _load_folder(path, path.name, "folder")
+            return "folder", path
         if path.exists():
             raise ModelError(f"{path} is not a folder or a .gguf file")
-    return _load_hf_cache(spec)
+    return "hf-cache", _hf_cache_folder(spec)
+
+
+def load_model(spec: str, progress=print) -> LoadedModel:
+    """Resolve a model spec: `smollm2-135m`, `shape:NAME`, a folder, a .gguf file, or a cached id."""
+    source, where = _locate(spec)
+    if source == "shape":
+        return _load_shape(where)
+    if source in ("embedded", "gguf"):
+        return _cached_gguf(where, DEFAULT_MODEL if source == "embedded" else where.name, source, progress)
+    return _load_folder(where, where.name if source == "folder" else spec.strip(), source)
 
 
 def model_roots() -> list[Path]:
@@ -415,25 +428,9 @@ def _hf_cache_folder(model_id: str) -> Path:
         ) from error
 
 
-def _load_hf_cache(model_id: str) -> LoadedModel:
-    return _load_folder(_hf_cache_folder(model_id), model_id, "hf-cache")
-
-
 def check_spec(spec: str) -> None:
     """Refuse an unknown model without loading it (a sweep checks every model before its cluster starts)."""
-    spec = spec.strip()
-    if spec == DEFAULT_MODEL:
-        embedded_gguf_path()
-    elif spec.startswith("shape:"):
-        if spec.split(":", 1)[1] not in SHAPES:
-            raise ModelError(f"unknown shape '{spec.split(':', 1)[1]}'; known shapes: {', '.join(SHAPES)}")
-    elif Path(spec).expanduser().suffix.lower() == ".gguf" or Path(spec).expanduser().is_absolute() \
-            or Path(spec).expanduser().exists():
-        path = _allowed(Path(spec).expanduser())
-        if not path.exists():
-            raise ModelError(f"model not found: {path}")
-    else:
-        _hf_cache_folder(spec)
+    _locate(spec)
 
 
 def describe_models() -> list[dict]:

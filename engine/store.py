@@ -201,25 +201,33 @@ class Store:
                               (sweep_id,)).fetchall()
         return {json.loads(r["settings"])["sweep"]["model_spec"]: r["run_id"] for r in rows}
 
+    def _sweep(self, row) -> dict:
+        return {"sweep_id": row["sweep_id"], "created": row["created"], "status": self._status(row),
+                "spec": json.loads(row["spec"]), **(json.loads(row["summary"]) if row["summary"] else {})}
+
     def list_sweeps(self) -> list[dict]:
         with self._connect(read_only=True) as db:
             rows = db.execute("SELECT * FROM sweeps ORDER BY created DESC, rowid DESC").fetchall()
-        return [{"sweep_id": r["sweep_id"], "created": r["created"], "status": self._status(r),
-                 "spec": json.loads(r["spec"]), **(json.loads(r["summary"]) if r["summary"] else {})} for r in rows]
+        return [self._sweep(r) for r in rows]
+
+    def _resolve(self, table: str, key: str, prefix: str, what: str) -> str:
+        """The one id of `table` a unique prefix names; KeyError when none or several do."""
+        with self._connect(read_only=True) as db:
+            rows = db.execute(f"SELECT {key} FROM {table} WHERE {key} LIKE ?", (prefix + "%",)).fetchall()
+        if len(rows) != 1:
+            raise KeyError(f"no {what} matches '{prefix}'" if not rows else f"'{prefix}' matches several {what}s")
+        return rows[0][key]
 
     def resolve_sweep(self, prefix: str) -> str:
         """The sweep id a unique prefix names (KeyError otherwise), as resolve_id does for runs."""
-        with self._connect(read_only=True) as db:
-            rows = db.execute("SELECT sweep_id FROM sweeps WHERE sweep_id LIKE ?", (prefix + "%",)).fetchall()
-        if len(rows) != 1:
-            raise KeyError(f"no sweep matches '{prefix}'" if not rows else f"'{prefix}' matches several sweeps")
-        return rows[0]["sweep_id"]
+        return self._resolve("sweeps", "sweep_id", prefix, "sweep")
 
     def get_sweep(self, sweep_id: str) -> dict:
         """A sweep with its runs' records, one per model, in the order they were started."""
         sweep_id = self.resolve_sweep(sweep_id)
-        sweep = next(s for s in self.list_sweeps() if s["sweep_id"] == sweep_id)
-        return {**sweep, "runs": [self.get_run(run_id) for run_id in self.sweep_runs(sweep["sweep_id"]).values()]}
+        with self._connect(read_only=True) as db:
+            sweep = self._sweep(db.execute("SELECT * FROM sweeps WHERE sweep_id=?", (sweep_id,)).fetchone())
+        return {**sweep, "runs": [self.get_run(run_id) for run_id in self.sweep_runs(sweep_id).values()]}
 
     @contextmanager
     def heartbeat(self, run_ids: str | set[str], every_s: float = HEARTBEAT_EVERY_S, sweep: str | None = None):
@@ -306,11 +314,7 @@ class Store:
         ]
 
     def resolve_id(self, prefix: str) -> str:
-        with self._connect(read_only=True) as db:
-            rows = db.execute("SELECT run_id FROM runs WHERE run_id LIKE ?", (prefix + "%",)).fetchall()
-        if len(rows) != 1:
-            raise KeyError(f"no run matches '{prefix}'" if not rows else f"'{prefix}' matches several runs")
-        return rows[0]["run_id"]
+        return self._resolve("runs", "run_id", prefix, "run")
 
     def get_run(self, run_id: str) -> dict:
         """The run record (the CLI's --json contract), with plans in order."""

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 from engine.evaluation.prompts import PromptSet
 from engine.plan import Plan
@@ -98,7 +98,6 @@ class _Model:
     state: object = None  # the Ray reference of the baseline's state
     applicable: bool = True  # accuracy applies (not a random-weight shape)
     error: str | None = None  # why none of its cells could run
-    running: set = field(default_factory=set)  # its cells submitted and not returned
 
 
 def _forward(events, cell: Cell):
@@ -244,7 +243,7 @@ def sweep(models: list[str], plans: list[Plan], settings: RunSettings, prompts: 
                 done = {i for i, p in enumerate(store.get_run(run_id)["plans"]) if p["status"] == PlanState.OK}
             missing = [c for c in spec.cells(model) if c.position not in done]
             by_model[model] = _Model(model, run_id or os.urandom(6).hex(), run_id is not None, missing)
-        cells = sum(len(plans) for _ in models)
+        cells = len(models) * len(plans)
         todo = sum(len(m.missing) for m in by_model.values())
         progress(RunEvent(sweep_id, "created",
                           f"sweep {sweep_id}: {len(models)} models × {len(plans)} plans = {cells} cells, "
@@ -263,7 +262,6 @@ def sweep(models: list[str], plans: list[Plan], settings: RunSettings, prompts: 
             result, state = task.remote(cell, plans, settings, prompts, m.run_id, m.state if cell.position else None,
                                         events)
             pending[result] = (m, cell, time.perf_counter())
-            m.running.add(cell)
             if cell.position == 0:
                 m.state = state
 
@@ -310,7 +308,6 @@ def sweep(models: list[str], plans: list[Plan], settings: RunSettings, prompts: 
                     progress(f"  {event['cell']}: {event['message']}")
                 for ref in ready:
                     m, cell, submitted = pending.pop(ref)
-                    m.running.discard(cell)
                     outstanding -= 1
                     durations.append(time.perf_counter() - began.get(cell.label, submitted))
                     try:
@@ -329,7 +326,7 @@ def sweep(models: list[str], plans: list[Plan], settings: RunSettings, prompts: 
                         for c in m.missing:
                             if c.position:
                                 submit(m, c)
-                    if not m.running:
+                    if not any(other is m for other, _, _ in pending.values()):  # its last cell landed
                         finish(m)
                     stored_now = "" if cell in m.missing else " (reference outputs for its cells; stored before)"
                     progress(f"[{len(measured) + cells - todo}/{cells}] {cell.label}: {record['status']}{detail}"

@@ -183,41 +183,6 @@ class JobProgress:
         self.write(force=True)
 
 
-def run_job(queue: JobQueue, job: dict) -> str:
-    """Run one claimed job to its end; returns the job's final status. A job that leaves llama.cpp's `threads`
-    unset (all cores) runs it on the worker's threads, one core fewer, as torch does here; the run's
-    settings record the number used."""
-    spec = job["spec"]
-    if is_sweep(spec):
-        return run_sweep_job(queue, job)
-    settings = RunSettings.from_dict(spec["settings"])
-    if settings.threads is None:
-        settings = replace(settings, threads=torch.get_num_threads())
-    status, error = JobState.FAILED, None
-    progress = None
-    try:
-        plans = plans_for(spec.get("plans"), spec.get("preset"), settings.device)
-        worker = {"nice": os.nice(0), "autogroup_nice": autogroup_nice(), "threads": torch.get_num_threads(),
-                  "llamacpp_threads": settings.threads, "cores": cores()}
-        progress = JobProgress(queue, job["job_id"], [str(p) for p in plans], worker)
-        prompts = PromptSet.from_dict(spec["prompts"]) if spec.get("prompts") else None
-        run(spec["model"], plans, settings, store=queue.store, progress=progress,
-            prompts=prompts, should_cancel=progress.should_cancel)
-        status = JobState.DONE
-    except RunCancelled:
-        status = JobState.CANCELLED
-    except (PlanError, RunError, ModelError, PromptFileError, ValueError) as failure:
-        error = str(failure)
-    except Exception as failure:  # the worker must outlive any one job
-        error = traceback.format_exception_only(type(failure), failure)[-1].strip()
-        traceback.print_exc()
-    if progress is not None:
-        progress.close(status)
-        _close_run(queue.store, progress.run_id)
-    queue.finish(job["job_id"], status, error)
-    return status
-
-
 class SweepProgress(JobProgress):
     """A sweep job's progress: the sweep's id once it exists, its driver's lines, and cells landed of all; the cells
     themselves are read from the store (the Sweeps page). A cancel is honoured at the sweep's next line by raising
@@ -245,11 +210,11 @@ class SweepProgress(JobProgress):
         self.write(force=isinstance(event, RunEvent) or bool(landed))
 
 
-def run_sweep_job(queue: JobQueue, job: dict) -> str:
-    """A sweep job: every (model, plan) cell through engine.sweep on a local Ray of the worker's cores (a cell takes
-    them all, so cells never time each other), at the worker's priority; returns the job's final status."""
-    from engine.sweep import Cluster, sweep
-
+def run_job(queue: JobQueue, job: dict) -> str:
+    """Run one claimed job, a run or a sweep, to its end; returns the job's final status. A job that leaves
+    llama.cpp's `threads` unset (all cores) runs it on the worker's threads, one core fewer, as torch does here;
+    the run's settings record the number used. A sweep runs through engine.sweep on a local Ray of the worker's
+    cores (a cell takes them all, so cells never time each other), at the worker's priority."""
     spec = job["spec"]
     settings = RunSettings.from_dict(spec["settings"])
     if settings.threads is None:
@@ -258,10 +223,20 @@ def run_sweep_job(queue: JobQueue, job: dict) -> str:
     try:
         plans = plans_for(spec.get("plans"), spec.get("preset"), settings.device)
         worker = {"nice": os.nice(0), "autogroup_nice": autogroup_nice(), "threads": torch.get_num_threads(),
-                  "llamacpp_threads": settings.threads, "cores": cores(), "ray_cpus": worker_threads()}
-        progress = SweepProgress(queue, job["job_id"], spec["models"], len(plans), worker)
+                  "llamacpp_threads": settings.threads, "cores": cores()}
+        if is_sweep(spec):
+            progress = SweepProgress(queue, job["job_id"], spec["models"], len(plans),
+                                     {**worker, "ray_cpus": worker_threads()})
+        else:
+            progress = JobProgress(queue, job["job_id"], [str(p) for p in plans], worker)
         prompts = PromptSet.from_dict(spec["prompts"]) if spec.get("prompts") else None
-        sweep(spec["models"], plans, settings, prompts, Cluster(cpus=worker_threads()), queue.store, progress)
+        if is_sweep(spec):
+            from engine.sweep import Cluster, sweep
+
+            sweep(spec["models"], plans, settings, prompts, Cluster(cpus=worker_threads()), queue.store, progress)
+        else:
+            run(spec["model"], plans, settings, store=queue.store, progress=progress,
+                prompts=prompts, should_cancel=progress.should_cancel)
         status = JobState.DONE
     except RunCancelled:
         status = JobState.CANCELLED
@@ -272,7 +247,10 @@ def run_sweep_job(queue: JobQueue, job: dict) -> str:
         traceback.print_exc()
     if progress is not None:
         progress.close(status)
-        _close_sweep(queue.store, progress.sweep_id, status)
+        if isinstance(progress, SweepProgress):
+            _close_sweep(queue.store, progress.sweep_id, status)
+        else:
+            _close_run(queue.store, progress.run_id)
     queue.finish(job["job_id"], status, error)
     return status
 
