@@ -161,7 +161,11 @@ class Dashboard:
             time.sleep(0.5)
 
     def job_running(self) -> bool:
-        return any(j["status"] == "running" for j in self.queue.list_jobs(ACTIVE))
+        """A job runs, or one is queued while another runs or just ended: between one job's end and the next
+        one's start the worker holds no running job for a moment, yet it is as busy as ever (a load that ended
+        in that gap was once counted as a load with no job)."""
+        jobs = self.queue.list_jobs(ACTIVE)
+        return any(j["status"] == "running" for j in jobs) or bool(jobs and self.queue.worker_alive("cpu"))
 
 
 @dataclass
