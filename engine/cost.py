@@ -164,12 +164,15 @@ def cost_result(latency, costs: CostAssumptions, device: str, p90: CostAssumptio
 
 
 def training_economics(extras: dict, cost, base_cost, costs: CostAssumptions) -> dict | None:
-    """Upfront training cost against per-query savings: when does distillation pay back?"""
-    if "training" not in extras or base_cost is None:
+    """Upfront cost (distillation's training, a calibrated method's calibration) against per-query savings:
+    when does the plan pay back?"""
+    upfront = extras.get("training") or extras.get("upfront")
+    if upfront is None or base_cost is None:
         return None
-    training_usd = extras["training"]["seconds"] * costs.price_per_hour / 3600.0
+    training_usd = upfront["seconds"] * costs.price_per_hour / 3600.0
     savings = base_cost.usd_per_1k_queries - cost.usd_per_1k_queries
-    return {"training_usd": training_usd, "training_seconds": extras["training"]["seconds"],
+    return {"training_usd": training_usd, "training_seconds": upfront["seconds"],
+            "upfront": upfront.get("what", "training"),
             "savings_per_1k_usd": savings,
             "break_even_queries": training_usd / (savings / 1000.0) if savings > 0 else None,
             "hardware": costs.hardware, "price_per_hour": costs.price_per_hour}

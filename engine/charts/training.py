@@ -36,7 +36,7 @@ def break_even_chart(record: dict, height: int = 380) -> go.Figure | None:
                                      text=[f"break-even {even:,.0f}"], textposition="top left", showlegend=False,
                                      hoverinfo="skip"))
     fig.update_layout(template=TEMPLATE, height=height,
-                      title="Cumulative cost vs queries served (training paid up front)",
+                      title="Cumulative cost vs queries served (training or calibration paid up front)",
                       xaxis=dict(title="queries served"), yaxis=dict(title="cumulative cost (USD)"))
     return fig
 

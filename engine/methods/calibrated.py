@@ -1,0 +1,266 @@
+"""Calibrated low-bit weights, the methods most 4-bit checkpoints on a hub were made with.
+
+- GPTQ (Frantar et al., "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers",
+  ICLR 2023): each layer's columns are rounded one at a time and the rounding error is pushed onto the columns
+  not yet rounded, through the inverse Hessian of the layer's inputs on calibration data.
+- AWQ (Lin et al., "AWQ: Activation-aware Weight Quantization", MLSys 2024): per input channel scales, searched
+  on calibration activations, protect the salient channels before round-to-nearest; folded into the layer
+  before, so the model's function is unchanged until rounding.
+- AutoRound (Cheng et al., "Optimize Weight Rounding via Signed Gradient Descent", 2023): the rounding of each
+  weight (up or down) and the clipping range are learned block by block with signed gradient descent.
+
+AWQ and AutoRound run through Intel's auto-round library. GPTQ is written here (Algorithm 1 of the paper, with
+its lazy batch updates and per-group grids), because no maintained library can run it here: torchao 0.18's
+prototype GPTQ asserts CUDA and needs the `mslk` kernels for 4 bits, GPTQModel needs torch >= 2.14.1 (our pin
+is 2.13.0), auto-round 0.16.1 has no GPTQ algorithm and llm-compressor does not resolve with transformers 5.24.
+
+Every method ends in the same place: per layer, per group of `group` input weights, an asymmetric grid
+(scale, integer zero-point) and weights on it. On a CPU the grid is handed to optimum-quanto as is (the file
+holds exactly what the method chose, in the runtime `int4` uses there); on CUDA torchao's tinygemm packs the
+weights with its own min/max grid (the record says so). The seconds spent calibrating are the plan's upfront
+cost, priced like distillation's training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import torch
+
+from engine.methods.backend_quanto import quantize_quanto
+from engine.methods.backend_torchao import quantize_torchao
+from engine.methods.layers import group_misfits, misfit_note, quantizable_linears
+from engine.registry import Bounds, Param, StepOutcome, calib_param, group_param, resolved_params, step
+
+CALIBRATION_ROWS = 32  # 32 x 128 tokens: 4,096 tokens, above the 2,048 GPTQ's Hessians need for a 576-wide layer
+GPTQ_DAMP = 0.01  # the paper's dampening: 1% of the Hessian's mean diagonal
+GPTQ_BLOCK = 128  # columns per lazy batch update (the paper's B)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One layer's quantization: weights on an asymmetric grid of 2**bits levels per group of input weights,
+    w = (q - zero) * scale with q in [0, 2**bits - 1] (quanto's integer zero-point convention)."""
+
+    scale: torch.Tensor  # [out, in / group], the weights' dtype
+    zero: torch.Tensor  # [out, in / group], uint8
+    group: int
+    bits: int
+
+    def codes(self, weight: torch.Tensor) -> torch.Tensor:
+        scale, zero = (x.repeat_interleave(self.group, dim=1) for x in (self.scale, self.zero))
+        return torch.clamp(torch.round(weight / scale) + zero, 0, 2**self.bits - 1)
+
+    def dequantize(self, codes: torch.Tensor) -> torch.Tensor:
+        scale, zero = (x.repeat_interleave(self.group, dim=1) for x in (self.scale, self.zero))
+        return (codes - zero) * scale
+
+
+def min_max_grid(weights: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale and zero-point of each row of `weights` from its range (zero kept on the grid, as auto-round's
+    and quanto's asymmetric grids do)."""
+    levels = 2**bits - 1
+    low = weights.amin(dim=1).clamp(max=0)
+    high = weights.amax(dim=1).clamp(min=0)
+    scale = ((high - low) / levels).clamp(min=1e-8)
+    return scale, torch.clamp(torch.round(-low / scale), 0, levels)
+
+
+def gptq_layer(weight: torch.Tensor, hessian: torch.Tensor, bits: int, group: int) -> tuple[torch.Tensor, Grid]:
+    """GPTQ on one linear layer (weight [out, in], hessian [in, in] = 2 X^T X / n): its quantized weights and grid.
+    Each group's grid is set from the group's weights as updated when the group is reached (the paper's
+    static grid per group, no act-order)."""
+    w = weight.detach().clone().float()
+    h = hessian.clone().float()
+    dead = torch.diag(h) == 0
+    h[dead, dead] = 1
+    w[:, dead] = 0
+    h.diagonal().add_(GPTQ_DAMP * torch.mean(torch.diag(h)))
+    hinv = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    columns = w.shape[1]
+    block = group * math.ceil(GPTQ_BLOCK / group)  # a block holds whole groups
+    scales = torch.zeros(w.shape[0], columns // group, device=w.device)
+    zeros = torch.zeros_like(scales)
+    quantized = torch.zeros_like(w)
+    for start in range(0, columns, block):
+        end = min(start + block, columns)
+        w1, h1 = w[:, start:end].clone(), hinv[start:end, start:end]
+        errors = torch.zeros_like(w1)
+        for i in range(end - start):
+            if i % group == 0:
+                g = (start + i) // group
+                scales[:, g], zeros[:, g] = min_max_grid(w1[:, i:i + group], bits)
+            scale, zero = scales[:, g], zeros[:, g]
+            q = (torch.clamp(torch.round(w1[:, i] / scale) + zero, 0, 2**bits - 1) - zero) * scale
+            quantized[:, start + i] = q
+            err = (w1[:, i] - q) / h1[i, i]
+            w1[:, i:] -= err.unsqueeze(1) * h1[i, i:].unsqueeze(0)
+            errors[:, i] = err
+        w[:, end:] -= errors @ hinv[start:end, end:]
+    grid = Grid(scales.to(weight.dtype), zeros.to(torch.uint8), group, bits)
+    return quantized.to(weight.dtype), grid
+
+
+def _inputs_hessians(model, names: list[str], rows: torch.Tensor, device: str) -> dict[str, torch.Tensor]:
+    """2 X^T X / n of each named layer's inputs, over every token of the calibration rows."""
+    layers = quantizable_linears(model)
+    sums = {name: torch.zeros(layers[name].in_features, layers[name].in_features, device=device) for name in names}
+    counts = dict.fromkeys(names, 0)
+
+    def hook(name):
+        def record(module, args):
+            x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
+            sums[name].addmm_(x.t(), x, alpha=2.0)
+            counts[name] += x.shape[0]
+        return record
+
+    handles = [layers[name].register_forward_pre_hook(hook(name)) for name in names]
+    try:
+        with torch.no_grad():
+            for batch in rows.split(8):
+                model(input_ids=batch.to(device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: sums[name] / max(1, counts[name]) for name in names}
+
+
+def gptq_model(model, rows: torch.Tensor, bits: int, group: int, device: str, progress=None) -> dict[str, Grid]:
+    """GPTQ layer by layer in the order the model runs them: each decoder block's inputs are recorded with the
+    blocks before it already quantized (the paper's sequential quantization), so later layers correct for
+    earlier rounding. Weights are replaced in place by their quantized values; returns the grids."""
+    layers = quantizable_linears(model)
+    skip = set(group_misfits(model, group))
+    blocks: dict[str, list[str]] = {}
+    for name in layers:
+        if name not in skip:
+            blocks.setdefault(name.rsplit(".", 2)[0], []).append(name)  # model.layers.3.self_attn.q_proj -> block
+    grids = {}
+    for index, names in enumerate(blocks.values()):
+        hessians = _inputs_hessians(model, names, rows, device)
+        for name in names:
+            with torch.no_grad():
+                quantized, grids[name] = gptq_layer(layers[name].weight, hessians[name], bits, group)
+                layers[name].weight.copy_(quantized)
+        if progress:
+            progress(index + 1, len(blocks))
+    return grids
+
+
+def _auto_round(model, tokenizer, rows: torch.Tensor, bits: int, group: int, algorithm: str, iters: int,
+                device: str) -> tuple[object, dict[str, Grid]]:
+    """AWQ or AutoRound through auto-round: the model it returns holds weights on each layer's grid (its
+    `scale` and `zp`); those are read back as Grids."""
+    os.environ.setdefault("AR_LOG_LEVEL", "ERROR")  # its per-layer INFO lines and warnings; the notes say what ran
+    from auto_round import AutoRound
+
+    dtype = next(model.parameters()).dtype  # auto-round works in bf16; the plan keeps the run's dtype
+    loader = torch.utils.data.DataLoader([{"input_ids": r} for r in rows], batch_size=8)
+    kwargs = {} if algorithm == "awq" else {"iters": iters}
+    with contextlib.redirect_stdout(io.StringIO()):  # its progress bars; the run reports its own
+        compressor = AutoRound(model, tokenizer, scheme={"bits": bits, "group_size": group, "sym": False,
+                                                         "data_type": "int"},
+                               alg_configs=algorithm, dataset=loader, nsamples=len(rows), seqlen=rows.shape[1],
+                               batch_size=8, device_map="cpu" if device == "cpu" else 0, seed=0,
+                               enable_torch_compile=False, **kwargs)
+        compressor.quantize()
+    model = compressor.model.to(dtype)  # bf16 grid values are exact in fp32
+    grids = {}
+    for name, layer in quantizable_linears(model).items():
+        if getattr(layer, "scale", None) is not None and getattr(layer, "zp", None) is not None:
+            grids[name] = Grid(layer.scale.detach().to(dtype).reshape(layer.out_features, -1),
+                               layer.zp.detach().round().to(torch.uint8).reshape(layer.out_features, -1), group, bits)
+    return model, grids
+
+
+class _FixedGrid:
+    """A quanto optimizer that returns the grid a calibrated method chose, in quanto's grouped layout
+    ([out * in / group, 1], row-major), instead of searching one."""
+
+    def __init__(self, grid: Grid):
+        self.grid = grid
+
+    def __call__(self, base, qtype, axis, group_size=None, zeropoint=False):
+        if group_size != self.grid.group or qtype.bits != self.grid.bits:
+            raise RuntimeError(f"quanto asked for {qtype.bits} bits in groups of {group_size}; the grid is "
+                               f"{self.grid.bits} bits in groups of {self.grid.group}")
+        return self.grid.scale.reshape(-1, 1).to(base.dtype), self.grid.zero.reshape(-1, 1)
+
+
+def _store(model, grids: dict[str, Grid], bits: int, group: int, device: str) -> StepOutcome:
+    """The grid-bound weights into the runtime that serves them (see the module's docstring)."""
+    if device == "cuda":
+        if bits != 4:
+            raise RuntimeError("on CUDA the calibrated methods store through torchao's 4-bit tinygemm; use bits=4")
+        outcome = quantize_torchao(model, 4, group, device)
+        outcome.notes.append("tinygemm re-derives each group's grid from the calibrated weights' own range "
+                             "(a float zero-point), so a group whose values miss the grid's ends is re-rounded")
+        return outcome
+    names = list(grids)
+    outcome = quantize_quanto(model, bits, group, device, include=names, freeze=False)
+    layers = dict(model.named_modules())
+    for name, grid in grids.items():
+        layers[name].optimizer = _FixedGrid(grid)
+        layers[name].freeze()
+    outcome.kernel_path = outcome.kernel_path.replace("grouped", "grouped, calibrated grid")
+    return outcome
+
+
+def _params(iters: bool = False) -> dict:
+    params = {"bits": Param(int, 4, (4, 2), "weight bits"), "group": group_param(64), "calib": calib_param()}
+    if iters:
+        params["iters"] = Param(int, 200, (), "signed-gradient steps per block (0: round-to-nearest)",
+                                Bounds(0, 10_000))
+    return params
+
+
+def _calibrated(model, plan_step, ctx, method: str) -> StepOutcome:
+    p = resolved_params(plan_step)
+    bits, group = p["bits"], p["group"]
+    calibration = ctx.calibrate(p["calib"])
+    rows = calibration.rows[:CALIBRATION_ROWS]
+    began = time.perf_counter()
+    if method == "gptq":
+        report = (lambda done, total: ctx.progress("calibrating", done, total, {"method": "gptq"})) if ctx.progress \
+            else None
+        grids = gptq_model(model, rows, bits, group, ctx.device, report)
+        library = "GPTQ (written here: no library runs it on this stack)"
+    else:
+        if ctx.tokenizer is None:
+            raise RuntimeError(f"{method} runs through auto-round, which needs the model's tokenizer; a shape-only "
+                               "model has none: measure gptq there, or use a real model")
+        model, grids = _auto_round(model, ctx.tokenizer, rows, bits, group,
+                                   "awq" if method == "awq" else "signround", p.get("iters", 0), ctx.device)
+        how = "AWQ + round-to-nearest" if method == "awq" else f"SignRound, {p.get('iters')} steps"
+        library = f"auto-round ({how})"
+    seconds = time.perf_counter() - began
+    outcome = _store(model, grids, bits, group, ctx.device)
+    misfits = group_misfits(model, group)
+    outcome.notes += [f"{library}: {len(grids)} layers on a {bits}-bit grid, groups of {group}, calibrated on "
+                      f"{len(rows)} rows of {calibration.describe()['source']} in {seconds:.1f} s"]
+    outcome.notes += misfit_note(misfits, group, "they were left in float")
+    outcome.extras.update({"calibration": calibration.describe(),
+                           "upfront": {"seconds": seconds, "what": f"{method} calibration"}})
+    return outcome
+
+
+@step("gptq", "GPTQ: round column by column, pushing each error onto the columns left (Hessian of calibration "
+              "inputs); bits 4 or 2.", params=_params())
+def gptq(model, plan_step, ctx) -> StepOutcome:
+    return _calibrated(model, plan_step, ctx, "gptq")
+
+
+@step("awq", "AWQ: activation-aware per-channel scales before rounding (auto-round); bits 4 or 2.", params=_params())
+def awq(model, plan_step, ctx) -> StepOutcome:
+    return _calibrated(model, plan_step, ctx, "awq")
+
+
+@step("autoround", "AutoRound: learned rounding and clipping per block, signed gradient descent (auto-round).",
+      params=_params(iters=True))
+def autoround(model, plan_step, ctx) -> StepOutcome:
+    return _calibrated(model, plan_step, ctx, "autoround")

@@ -1,0 +1,102 @@
+"""GPTQ, AWQ and AutoRound (issue 19). GPTQ against theory: with uncorrelated inputs its error feedback has
+nothing to act on and it must equal round-to-nearest, computed here by hand; with correlated inputs it must
+lower the layer's output error on those inputs. AWQ and AutoRound: auto-round's quantized weights sit on the
+grids read back from it, and the stored quanto model computes exactly what those weights compute. Through a
+run: every calibrated plan lands, its size matches a count by hand of packed codes, scales and zero-points,
+and its calibration is priced as an upfront cost."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.methods.calibrated import _auto_round, _store, gptq_layer
+from engine.methods.layers import quantizable_linears
+from engine.models import load_model
+from engine.pipeline import run
+from engine.plan import PlanError, parse
+from engine.settings import RunSettings, plans_for
+from engine.store import Store
+
+SETTINGS = RunSettings(device="cpu", decode_steps=2, repeats=1, prompt_tokens=8, output_tokens=8, eval_tokens=64,
+                       max_new_tokens=4, calibration="texts")
+
+
+def _rtn(weight: torch.Tensor, group: int, bits: int = 4) -> torch.Tensor:
+    """Round-to-nearest on each group's [min(w, 0), max(w, 0)] range, with an integer zero-point."""
+    levels = 2**bits - 1
+    groups = weight.reshape(weight.shape[0], -1, group)
+    low, high = groups.amin(-1, keepdim=True).clamp(max=0), groups.amax(-1, keepdim=True).clamp(min=0)
+    scale = (high - low) / levels
+    zero = torch.round(-low / scale)
+    return ((torch.clamp(torch.round(groups / scale) + zero, 0, levels) - zero) * scale).reshape(weight.shape)
+
+
+def _output_error(x: torch.Tensor, weight: torch.Tensor, quantized: torch.Tensor) -> float:
+    return float(((x @ weight.T - x @ quantized.T) ** 2).sum())
+
+
+def test_gptq_is_round_to_nearest_when_the_inputs_are_uncorrelated():
+    torch.manual_seed(0)
+    weight = torch.randn(48, 128)
+    hessian = torch.diag(torch.rand(128) + 0.5)  # diagonal: no column's error can be absorbed by another
+    quantized, grid = gptq_layer(weight, hessian, bits=4, group=32)
+    assert torch.allclose(quantized, _rtn(weight, 32), atol=1e-6)
+    assert grid.scale.shape == grid.zero.shape == (48, 4) and grid.zero.dtype == torch.uint8
+
+
+def test_gptq_lowers_the_output_error_on_correlated_inputs_and_stays_on_its_grid():
+    torch.manual_seed(1)
+    mixing = torch.randn(128, 128) / 8 + torch.eye(128)
+    x = torch.randn(2048, 128) @ mixing  # correlated input channels, as a transformer's are
+    weight = torch.randn(64, 128) / 10
+    quantized, grid = gptq_layer(weight, 2 * x.T @ x / len(x), bits=4, group=64)
+    assert _output_error(x, weight, quantized) < 0.7 * _output_error(x, weight, _rtn(weight, 64))
+    codes = grid.codes(quantized)
+    assert codes.min() >= 0 and codes.max() <= 15
+    assert torch.allclose(grid.dequantize(codes), quantized, atol=1e-6)  # every weight sits on its group's grid
+
+
+@pytest.mark.parametrize("algorithm", ["awq", "signround"])
+def test_the_stored_model_computes_what_auto_rounds_quantized_model_computes(tiny_llama, algorithm):
+    loaded = load_model(str(tiny_llama))
+    model = loaded.fresh_copy("cpu")
+    rows = torch.randint(0, 300, (16, 64), generator=torch.Generator().manual_seed(0))
+    model, grids = _auto_round(model, loaded.tokenizer, rows, 4, 64, algorithm, 3, "cpu")
+    assert set(grids) == set(quantizable_linears(model))
+    with torch.no_grad():
+        for name, layer in quantizable_linears(model).items():  # on its grid, to the bf16 auto-round works in
+            on_grid = grids[name].dequantize(grids[name].codes(layer.weight))
+            assert bool(((layer.weight - on_grid).abs() <= layer.weight.abs() * 2**-8 + 1e-7).all()), name
+            layer.weight.copy_(on_grid)  # the same weights in fp32
+        expected = model(input_ids=rows[:4]).logits
+        stored = _store(model, grids, 4, 64, "cpu").model
+        assert torch.allclose(stored(input_ids=rows[:4]).logits, expected, atol=1e-5)
+
+def test_each_calibrated_plan_lands_with_its_size_counted_by_hand_and_its_calibration_priced(tiny_llama, tmp_path):
+    plans = plans_for(["fp32", "int4:group=64", "gptq:group=64", "awq:group=64", "autoround:group=64,iters=2",
+                       "gptq:bits=2,group=64"], None, "cpu")
+    record = run(str(tiny_llama), plans, SETTINGS, store=Store(tmp_path / "runs.sqlite"), progress=lambda e: None)
+    assert [p["status"] for p in record["plans"]] == ["ok"] * 6, [p["error"] for p in record["plans"]]
+    base = record["plans"][0]
+    for plan, bits in zip(record["plans"][2:], (4, 4, 4, 2)):
+        # per linear: codes packed `bits` to a weight, an fp32 scale and a uint8 zero-point per group of 64, and
+        # quanto's two fp32 activation scalars; everything else stays as in the fp32 baseline
+        linears = [(64, 64), (32, 64), (32, 64), (64, 64), (128, 64), (128, 64), (64, 128)] * 2  # q k v o gate up down
+        saved = sum(o * i * 4 - o * i * bits // 8 - (o * i // 64) * 5 - 8 for o, i in linears)
+        assert base["size"]["weight_bytes"] - plan["size"]["weight_bytes"] == saved, plan["plan"]
+        assert plan["accuracy"]["kl_divergence"] >= 0 and plan["accuracy"]["top1_agreement"] is not None
+        assert "calibrated grid" in plan["kernel_path"]
+        economics = plan["economics"]
+        assert economics["upfront"] == f"{plan['plan'].split(':')[0]} calibration"
+        price = economics["price_per_hour"]
+        assert economics["training_usd"] == pytest.approx(economics["training_seconds"] * price / 3600)
+        assert plan["extras"]["calibration"]["source"] == "texts"
+    gptq4 = record["plans"][2]
+    assert gptq4["accuracy"]["kl_divergence"] < record["plans"][1]["accuracy"]["kl_divergence"]
+
+
+@pytest.mark.parametrize("bad", ["gptq:bits=3", "awq:group=48", "autoround:iters=-1", "gptq:calib=x"])
+def test_impossible_settings_are_refused_when_parsed(bad):
+    with pytest.raises(PlanError, match="bits|group|iters|calib"):
+        parse(bad)
