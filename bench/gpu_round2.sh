@@ -5,6 +5,8 @@
 #            CUDA-graph paths with energy; ttft at 1,024 and 4,096 prompt tokens with the prefill roofline
 #   stage 2: the compiled path at batch 1, three separate compilations of bf16, int8 and fp8
 #   stage 3: stage 1 without the prompt lengths, then one compilation of stage 2 (one call's budget)
+#   stage 4: energy on the CUDA-graph path only; issue 19's rows (gptq 4-bit, 2:4 on the semi-structured
+#            sparse kernels) on the plain path; then the GPU tests (a call of under ten minutes)
 set -u
 OUT=${OUT:-bench-out}
 mkdir -p "$OUT"
@@ -14,12 +16,13 @@ log() { echo "== $(date -u +%T) $*" | tee -a "$OUT/log.txt"; }
 gpu_tests() {  # $1: time limit
     log "gpu tests: placement, energy"
     PYTHONPATH=/tmp/site timeout "$1" python3 -m pytest -m gpu tests/engine/test_placement.py \
-        tests/engine/measure/test_energy.py -q -p no:cacheprovider 2>&1 | tail -8 | tee -a "$OUT/log.txt"
+        tests/engine/measure/test_energy.py tests/engine/methods/test_calibrated.py \
+        tests/engine/methods/test_prune.py -q -p no:cacheprovider 2>&1 | tail -8 | tee -a "$OUT/log.txt"
 }
-energy() {  # $1: time limit
-    log "bf16, int8, int4, fp8 at batch 1 and 64, plain and CUDA-graph paths, with energy"
-    bench "$1" speed --name 8b-energy --decode-path both --batch 1 --batch 64 --plan bf16 --plan int8 --plan int4 \
-        --plan fp8
+energy() {  # $1: time limit, $2: decode path (both: plain and CUDA-graph)
+    log "bf16, int8, int4, fp8 at batch 1 and 64, $2 path(s), with energy"
+    bench "$1" speed --name "8b-energy-$2" --decode-path "$2" --batch 1 --batch 64 --plan bf16 --plan int8 \
+        --plan int4 --plan fp8
 }
 compiled() {  # $1: time limit, $2: which compilation, $3: energy block seconds
     log "compiled, batch 1, compilation $2"
@@ -29,10 +32,10 @@ compiled() {  # $1: time limit, $2: which compilation, $3: energy block seconds
 
 nvidia-smi --query-gpu=name,memory.total,power.limit,driver_version --format=csv | tee -a "$OUT/log.txt"
 python3 bench/gpu_bench.py install
-case "${1:?stage 1, 2 or 3}" in
+case "${1:?stage 1, 2, 3 or 4}" in
 1)
     gpu_tests 150
-    energy 270
+    energy 270 both
     for tokens in 1024 4096; do
         log "prompt of $tokens tokens"
         bench 75 speed --name "8b-prompt-$tokens" --decode-path serving --batch 1 --prompt-tokens "$tokens" \
@@ -41,8 +44,15 @@ case "${1:?stage 1, 2 or 3}" in
     ;;
 3)
     gpu_tests 120
-    energy 250
+    energy 250 both
     compiled 180 1 0.5
+    ;;
+4)
+    energy 190 serving
+    log "issue 19: gptq 4-bit and 2:4 pruning against bf16 and int4"
+    bench 170 speed --name 8b-calibrated --decode-path plain --batch 1 --plan bf16 --plan int4 \
+        --plan gptq:bits=4,group=64 --plan prune:sparsity=2:4
+    gpu_tests 90
     ;;
 2)
     for i in 1 2 3; do

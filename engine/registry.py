@@ -138,7 +138,8 @@ def apply_steps(model, plan, ctx) -> tuple[StepOutcome, dict]:
     seconds: dict[str, float] = {}
     for index, plan_step in enumerate(plan.steps):
         began = time.perf_counter()
-        outcome = STEPS[plan_step.name].fn(outcome.model, plan_step, replace(ctx, step_index=index))
+        outcome = STEPS[plan_step.name].fn(outcome.model, plan_step, replace(ctx, step_index=index,
+                                                                            steps_after=len(plan.steps) - index - 1))
         seconds[str(plan_step)] = time.perf_counter() - began
         notes += outcome.notes
         extras.update(outcome.extras)

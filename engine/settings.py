@@ -201,6 +201,7 @@ class StepContext:
     tokenizer_gguf: str | None = None  # the model's own GGUF, whose tokenizer a GGUF export copies
     shared_dir: str = ""  # the run's folder for files every plan can reuse (the untouched model's float GGUF)
     step_index: int = 0  # steps of the plan that ran before this one (0: the model is the loaded one)
+    steps_after: int = 0  # steps of the plan still to come (0: this step's model is the one measured)
     # What one step hands to a later step of the same plan (smoothquant's settings for w8a8); a fresh
     # dict per plan (apply_steps), never an attribute stuck on the model.
     handoff: dict = field(default_factory=dict)

@@ -100,3 +100,20 @@ def test_each_calibrated_plan_lands_with_its_size_counted_by_hand_and_its_calibr
 def test_impossible_settings_are_refused_when_parsed(bad):
     with pytest.raises(PlanError, match="bits|group|iters|calib"):
         parse(bad)
+
+
+@pytest.mark.gpu
+def test_gptq_on_cuda_matches_the_cpu_and_serves_through_tinygemm(tiny_llama, tmp_path):
+    torch.manual_seed(2)
+    x = torch.randn(512, 128) @ (torch.randn(128, 128) / 8 + torch.eye(128))
+    weight, hessian = torch.randn(64, 128) / 10, 2 * x.T @ x / 512
+    on_cpu, _ = gptq_layer(weight, hessian, 4, 64)
+    on_gpu, _ = gptq_layer(weight.cuda(), hessian.cuda(), 4, 64)
+    assert (on_gpu.cpu() != on_cpu).float().mean() < 0.01  # a code may flip where float order differs
+    plans = plans_for(["bf16", "gptq:bits=4,group=64"], None, "cuda")
+    record = run(str(tiny_llama), plans, RunSettings(device="cuda", decode_steps=2, repeats=1, prompt_tokens=8,
+                                                     output_tokens=8, eval_tokens=64, max_new_tokens=4,
+                                                     calibration="texts"),
+                 store=Store(tmp_path / "runs.sqlite"), progress=lambda e: None)
+    assert [p["status"] for p in record["plans"]] == ["ok", "ok"], [p["error"] for p in record["plans"]]
+    assert "tinygemm" in record["plans"][1]["kernel_path"]

@@ -55,3 +55,14 @@ def test_two_of_every_four_weights_are_zero_in_the_stored_file_and_composes_with
 def test_a_pattern_that_cannot_run_is_refused_when_parsed(bad):
     with pytest.raises(PlanError, match="sparsity|calib"):
         parse(bad)
+
+
+@pytest.mark.gpu
+def test_a_plan_ending_in_2_4_runs_on_the_semi_structured_sparse_kernels_on_cuda(tiny_llama, tmp_path):
+    settings = RunSettings(device="cuda", decode_steps=2, repeats=1, prompt_tokens=8, output_tokens=8,
+                           eval_tokens=64, max_new_tokens=4, calibration="texts")
+    plans = plans_for(["bf16", "prune:sparsity=2:4", "prune:sparsity=2:4+int4"], None, "cuda")
+    record = run(str(tiny_llama), plans, settings, store=Store(tmp_path / "runs.sqlite"), progress=lambda e: None)
+    assert [p["status"] for p in record["plans"]] == ["ok"] * 3, [p["error"] for p in record["plans"]]
+    assert "semi-structured" in record["plans"][1]["kernel_path"], record["plans"][1]["notes"]
+    assert "semi-structured" not in record["plans"][2]["kernel_path"]  # int4 follows: its kernel serves
