@@ -7,6 +7,7 @@
 #   stage 3: stage 1 without the prompt lengths, then one compilation of stage 2 (one call's budget)
 #   stage 4: energy on the CUDA-graph path only; issue 19's rows (gptq 4-bit, 2:4 on the semi-structured
 #            sparse kernels) on the plain path; then the GPU tests (a call of under ten minutes)
+#   stage 5: stage 4 for a call of about five minutes: issue 19's rows, their GPU tests, then energy
 set -u
 OUT=${OUT:-bench-out}
 mkdir -p "$OUT"
@@ -32,7 +33,7 @@ compiled() {  # $1: time limit, $2: which compilation, $3: energy block seconds
 
 nvidia-smi --query-gpu=name,memory.total,power.limit,driver_version --format=csv | tee -a "$OUT/log.txt"
 python3 bench/gpu_bench.py install
-case "${1:?stage 1, 2, 3 or 4}" in
+case "${1:?stage 1 to 5}" in
 1)
     gpu_tests 150
     energy 270 both
@@ -53,6 +54,15 @@ case "${1:?stage 1, 2, 3 or 4}" in
     bench 170 speed --name 8b-calibrated --decode-path plain --batch 1 --plan bf16 --plan int4 \
         --plan gptq:bits=4,group=64 --plan prune:sparsity=2:4
     gpu_tests 90
+    ;;
+5)
+    log "issue 19: gptq 4-bit and 2:4 pruning against bf16 and int4"
+    bench 140 speed --name 8b-calibrated --decode-path plain --batch 1 --plan bf16 --plan int4 \
+        --plan gptq:bits=4,group=64 --plan prune:sparsity=2:4
+    log "gpu tests: gptq, 2:4"
+    PYTHONPATH=/tmp/site timeout 60 python3 -m pytest -m gpu tests/engine/methods/test_calibrated.py \
+        tests/engine/methods/test_prune.py -q -p no:cacheprovider 2>&1 | tail -8 | tee -a "$OUT/log.txt"
+    energy 110 serving
     ;;
 2)
     for i in 1 2 3; do
