@@ -103,17 +103,19 @@ def test_impossible_settings_are_refused_when_parsed(bad):
 
 
 @pytest.mark.gpu
-def test_gptq_on_cuda_matches_the_cpu_and_serves_through_tinygemm(tiny_llama, tmp_path):
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_gptq_on_cuda_does_as_well_as_on_the_cpu_and_serves_through_tinygemm(tmp_path):
     torch.manual_seed(2)
     x = torch.randn(512, 128) @ (torch.randn(128, 128) / 8 + torch.eye(128))
     weight, hessian = torch.randn(64, 128) / 10, 2 * x.T @ x / 512
     on_cpu, _ = gptq_layer(weight, hessian, 4, 64)
     on_gpu, _ = gptq_layer(weight.cuda(), hessian.cuda(), 4, 64)
-    assert (on_gpu.cpu() != on_cpu).float().mean() < 0.01  # a code may flip where float order differs
+    # float order differs on the GPU, and one flipped code moves every column after it: compare the objective
+    assert _output_error(x, weight, on_gpu.cpu()) == pytest.approx(_output_error(x, weight, on_cpu), rel=0.1)
+    settings = RunSettings(device="cuda", decode_steps=2, repeats=1, prompt_tokens=8, output_tokens=8,
+                           keep_artifacts=False)
     plans = plans_for(["bf16", "gptq:bits=4,group=64"], None, "cuda")
-    record = run(str(tiny_llama), plans, RunSettings(device="cuda", decode_steps=2, repeats=1, prompt_tokens=8,
-                                                     output_tokens=8, eval_tokens=64, max_new_tokens=4,
-                                                     calibration="texts"),
-                 store=Store(tmp_path / "runs.sqlite"), progress=lambda e: None)
+    record = run("shape:smollm2-135m", plans, settings, store=Store(tmp_path / "runs.sqlite"), progress=lambda e: None)
     assert [p["status"] for p in record["plans"]] == ["ok", "ok"], [p["error"] for p in record["plans"]]
     assert "tinygemm" in record["plans"][1]["kernel_path"]
+    assert record["plans"][1]["economics"] is None or record["plans"][1]["economics"]["upfront"] == "gptq calibration"
