@@ -138,10 +138,17 @@ def validate(plan: Plan) -> Plan:
                             f"(e.g. '{plan.steps[position]}+w8a8')")
     if "runtime" in kinds:
         position = kinds.index("runtime")
-        if position != len(kinds) - 1 or "weights" in kinds or "transform" in kinds:
+        torch_quantized = [s for s in plan.steps if STEPS[s.name].kind == "weights" and not STEPS[s.name].exports]
+        if position != len(kinds) - 1 or torch_quantized or "transform" in kinds:
             raise PlanError(f"step '{plan.steps[position]}' hands the float model to another runtime: it must be the "
-                            "plan's last step, after only a dtype or a distillation step (e.g. "
-                            "'distill:keep=0.5+gguf:type=q4_k_m'), never after a torch quantization step")
+                            "plan's last step, after only a dtype, a distillation or a GPTQ step (e.g. "
+                            "'distill:keep=0.5+gguf:type=q4_k_m', 'gptq:group=32,grid=q4_0+gguf:type=q4_0'), never "
+                            "after a torch quantization step")
+    for step in plan.steps:  # a weights step rounded onto llama.cpp's block grid is only stored by llama.cpp
+        grid = dict(step.params).get("grid", "asym")
+        if STEPS[step.name].exports and grid != "asym" and kinds[-1] != "runtime":
+            raise PlanError(f"step '{step}' rounds onto llama.cpp's {grid.upper()} blocks: follow it with "
+                            f"'+gguf:type={grid}' (or drop grid= to store it in torch)")
     weight_steps = [s for s in plan.steps if STEPS[s.name].kind == "weights"]
     if len(weight_steps) > 1:
         raise PlanError(

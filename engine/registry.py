@@ -69,6 +69,7 @@ class StepSpec:
     # (resolved params) -> what is wrong with them together (None: fine); checked when the plan is parsed
     check: Callable[[dict], str | None] | None = None
     split: bool = False  # runs on a model placed across several GPUs (--device-map auto)
+    exports: bool = False  # a weights step whose rounded float weights a runtime step may take (gptq+gguf)
 
 
 @dataclass
@@ -106,7 +107,7 @@ def group_param(default: int = 64, doc: str = "weights per scale group", sizes: 
 
 
 def step(name: str, doc: str, kind: str = "weights", params: dict | None = None,
-         check: Callable[[dict], str | None] | None = None, split: bool = False):
+         check: Callable[[dict], str | None] | None = None, split: bool = False, exports: bool = False):
     """Register `fn(model, step, ctx) -> StepOutcome` under `name`; `check` refuses parameter combinations
     that could never run, before anything runs; `split` says it works module by module on a model whose layers
     sit on several GPUs."""
@@ -114,7 +115,7 @@ def step(name: str, doc: str, kind: str = "weights", params: dict | None = None,
     def register(fn):
         if name in STEPS:
             raise ValueError(f"step {name!r} registered twice")
-        STEPS[name] = StepSpec(name, fn, doc, kind, dict(params or {}), check, split)
+        STEPS[name] = StepSpec(name, fn, doc, kind, dict(params or {}), check, split, exports)
         return fn
 
     return register

@@ -45,36 +45,51 @@ GPTQ_BLOCK = 128  # columns per lazy batch update (the paper's B)
 @dataclass(frozen=True)
 class Grid:
     """One layer's quantization: weights on an asymmetric grid of 2**bits levels per group of input weights,
-    w = (q - zero) * scale with q in [0, 2**bits - 1] (quanto's integer zero-point convention)."""
+    w = (q - zero) * scale with q = round(w / scale + zero) in [0, 2**bits - 1] (an integer zero is quanto's
+    zero-point convention; a float one, llama.cpp's Q4_1 minimum)."""
 
     scale: torch.Tensor  # [out, in / group], the weights' dtype
-    zero: torch.Tensor  # [out, in / group], uint8
+    zero: torch.Tensor  # [out, in / group], uint8 (float for llama.cpp's block styles)
     group: int
     bits: int
 
     def codes(self, weight: torch.Tensor) -> torch.Tensor:
         scale, zero = (x.repeat_interleave(self.group, dim=1) for x in (self.scale, self.zero))
-        return torch.clamp(torch.round(weight / scale) + zero, 0, 2**self.bits - 1)
+        return torch.clamp(torch.round(weight / scale + zero), 0, 2**self.bits - 1)
 
     def dequantize(self, codes: torch.Tensor) -> torch.Tensor:
         scale, zero = (x.repeat_interleave(self.group, dim=1) for x in (self.scale, self.zero))
         return (codes - zero) * scale
 
 
-def min_max_grid(weights: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scale and zero-point of each row of `weights` from its range (zero kept on the grid, as auto-round's
-    and quanto's asymmetric grids do)."""
+def min_max_grid(weights: torch.Tensor, bits: int, style: str = "asym") -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale and zero of each row of `weights` (one group), w = (q - zero) * scale:
+    - asym: from its range with zero kept on the grid and an integer zero-point (auto-round's and quanto's);
+    - q4_0: llama.cpp's Q4_0 block, d = the largest-magnitude weight / -8, zero 8;
+    - q4_1: llama.cpp's Q4_1 block, d = (max - min) / 15, the minimum as a float offset.
+    With the llama.cpp styles, llama.cpp's quantizer finds the same grid again in GPTQ's output wherever a block
+    still holds its extreme weight, so it keeps GPTQ's rounding."""
     levels = 2**bits - 1
+    if style == "q4_0":
+        peak = weights.gather(1, weights.abs().argmax(dim=1, keepdim=True)).squeeze(1)
+        scale = peak / -8
+        scale = torch.where(scale == 0, torch.full_like(scale, 1e-8), scale)
+        return scale, torch.full_like(scale, 8.0)
+    if style == "q4_1":
+        low, high = weights.amin(dim=1), weights.amax(dim=1)
+        scale = ((high - low) / levels).clamp(min=1e-8)
+        return scale, -low / scale
     low = weights.amin(dim=1).clamp(max=0)
     high = weights.amax(dim=1).clamp(min=0)
     scale = ((high - low) / levels).clamp(min=1e-8)
     return scale, torch.clamp(torch.round(-low / scale), 0, levels)
 
 
-def gptq_layer(weight: torch.Tensor, hessian: torch.Tensor, bits: int, group: int) -> tuple[torch.Tensor, Grid]:
+def gptq_layer(weight: torch.Tensor, hessian: torch.Tensor, bits: int, group: int,
+               style: str = "asym") -> tuple[torch.Tensor, Grid]:
     """GPTQ on one linear layer (weight [out, in], hessian [in, in] = 2 X^T X / n): its quantized weights and grid.
     Each group's grid is set from the group's weights as updated when the group is reached (the paper's
-    static grid per group, no act-order)."""
+    static grid per group, no act-order); `style` as in min_max_grid."""
     w = weight.detach().clone().float()
     h = hessian.clone().float()
     dead = torch.diag(h) == 0
@@ -94,15 +109,15 @@ def gptq_layer(weight: torch.Tensor, hessian: torch.Tensor, bits: int, group: in
         for i in range(end - start):
             if i % group == 0:
                 g = (start + i) // group
-                scales[:, g], zeros[:, g] = min_max_grid(w1[:, i:i + group], bits)
+                scales[:, g], zeros[:, g] = min_max_grid(w1[:, i:i + group], bits, style)
             scale, zero = scales[:, g], zeros[:, g]
-            q = (torch.clamp(torch.round(w1[:, i] / scale) + zero, 0, 2**bits - 1) - zero) * scale
+            q = (torch.clamp(torch.round(w1[:, i] / scale + zero), 0, 2**bits - 1) - zero) * scale
             quantized[:, start + i] = q
             err = (w1[:, i] - q) / h1[i, i]
             w1[:, i:] -= err.unsqueeze(1) * h1[i, i:].unsqueeze(0)
             errors[:, i] = err
         w[:, end:] -= errors @ hinv[start:end, end:]
-    grid = Grid(scales.to(weight.dtype), zeros.to(torch.uint8), group, bits)
+    grid = Grid(scales.to(weight.dtype), zeros if style != "asym" else zeros.to(torch.uint8), group, bits)
     return quantized.to(weight.dtype), grid
 
 
@@ -130,7 +145,8 @@ def _inputs_hessians(model, names: list[str], rows: torch.Tensor, device: str) -
     return {name: sums[name] / max(1, counts[name]) for name in names}
 
 
-def gptq_model(model, rows: torch.Tensor, bits: int, group: int, device: str, progress=None) -> dict[str, Grid]:
+def gptq_model(model, rows: torch.Tensor, bits: int, group: int, device: str, progress=None,
+               style: str = "asym") -> dict[str, Grid]:
     """GPTQ layer by layer in the order the model runs them: each decoder block's inputs are recorded with the
     blocks before it already quantized (the paper's sequential quantization), so later layers correct for
     earlier rounding. Weights are replaced in place by their quantized values; returns the grids."""
@@ -145,7 +161,7 @@ def gptq_model(model, rows: torch.Tensor, bits: int, group: int, device: str, pr
         hessians = _inputs_hessians(model, names, rows, device)
         for name in names:
             with torch.no_grad():
-                quantized, grids[name] = gptq_layer(layers[name].weight, hessians[name], bits, group)
+                quantized, grids[name] = gptq_layer(layers[name].weight, hessians[name], bits, group, style)
                 layers[name].weight.copy_(quantized)
         if progress:
             progress(index + 1, len(blocks))
@@ -211,24 +227,53 @@ def _store(model, grids: dict[str, Grid], bits: int, group: int, device: str) ->
     return outcome
 
 
-def _params(iters: bool = False) -> dict:
+def _params(iters: bool = False, grid: bool = False) -> dict:
     params = {"bits": Param(int, 4, (4, 2), "weight bits"), "group": group_param(64), "calib": calib_param()}
+    if grid:
+        params["grid"] = Param(str, "asym", ("asym", "q4_0", "q4_1"),
+                               "asym (quanto, tinygemm) or llama.cpp's block (with group=32, before gguf:type=...)")
     if iters:
         params["iters"] = Param(int, 200, (), "signed-gradient steps per block (0: round-to-nearest)",
                                 Bounds(0, 10_000))
     return params
 
 
+def _check_grid(params: dict) -> str | None:
+    if params["grid"] != "asym" and (params["bits"], params["group"]) != (4, 32):
+        return f"grid={params['grid']} is llama.cpp's 4-bit block of 32 weights: use bits=4,group=32"
+    return None
+
+
+def _exported(model, grids: dict[str, Grid], style: str, group: int) -> StepOutcome:
+    """GPTQ's weights left in float on their grid for the runtime step that follows (gguf)."""
+    if style == "asym":
+        note = ("llama.cpp re-derives its own block grid from these weights, so some of GPTQ's rounding is redone; "
+                "gptq:group=32,grid=q4_0 (or q4_1) with the same gguf type keeps it")
+    else:
+        layers, held, blocks = quantizable_linears(model), 0, 0
+        for name, grid in grids.items():
+            codes = grid.codes(layers[name].weight).reshape(-1, group)  # one block per row
+            kept = (codes == 0).any(-1)  # Q4_0: the largest-magnitude weight sits at code 0; Q4_1: the minimum
+            if style == "q4_1":
+                kept &= (codes == 15).any(-1)  # ... and the maximum at 15
+            held, blocks = held + int(kept.sum()), blocks + len(codes)
+        note = (f"weights left on llama.cpp's {style.upper()} block grid; {held / max(1, blocks):.1%} of the blocks "
+                "still hold the weights that set their grid, where llama.cpp's quantizer keeps GPTQ's codes exactly")
+    return StepOutcome(model, backend="gptq", kernel_path="(float weights on the grid, for the next step)",
+                       notes=[note])
+
+
 def _calibrated(model, plan_step, ctx, method: str) -> StepOutcome:
     p = resolved_params(plan_step)
     bits, group = p["bits"], p["group"]
+    style = p.get("grid", "asym")
     calibration = ctx.calibrate(p["calib"])
     rows = calibration.rows[:CALIBRATION_ROWS]
     began = time.perf_counter()
     if method == "gptq":
         report = (lambda done, total: ctx.progress("calibrating", done, total, {"method": "gptq"})) if ctx.progress \
             else None
-        grids = gptq_model(model, rows, bits, group, ctx.device, report)
+        grids = gptq_model(model, rows, bits, group, ctx.device, report, style)
         library = "GPTQ (written here: no library runs it on this stack)"
     else:
         if ctx.tokenizer is None:
@@ -239,7 +284,12 @@ def _calibrated(model, plan_step, ctx, method: str) -> StepOutcome:
         how = "AWQ + round-to-nearest" if method == "awq" else f"SignRound, {p.get('iters')} steps"
         library = f"auto-round ({how})"
     seconds = time.perf_counter() - began
-    outcome = _store(model, grids, bits, group, ctx.device)
+    if ctx.steps_after:  # a runtime step follows (gptq+gguf): it stores the weights its own way
+        outcome = _exported(model, grids, style, group)
+    else:
+        if style != "asym":
+            raise RuntimeError(f"grid={style} is llama.cpp's block: follow it with gguf:type={style}")
+        outcome = _store(model, grids, bits, group, ctx.device)
     misfits = group_misfits(model, group)
     outcome.notes += [f"{library}: {len(grids)} layers on a {bits}-bit grid, groups of {group}, calibrated on "
                       f"{len(rows)} rows of {calibration.describe()['source']} in {seconds:.1f} s"]
@@ -250,7 +300,8 @@ def _calibrated(model, plan_step, ctx, method: str) -> StepOutcome:
 
 
 @step("gptq", "GPTQ: round column by column, pushing each error onto the columns left (Hessian of calibration "
-              "inputs); bits 4 or 2.", params=_params())
+              "inputs); bits 4 or 2; grid=q4_0 +gguf:type=q4_0 for llama.cpp.", params=_params(grid=True),
+      check=_check_grid, exports=True)
 def gptq(model, plan_step, ctx) -> StepOutcome:
     return _calibrated(model, plan_step, ctx, "gptq")
 

@@ -57,6 +57,28 @@ def test_gptq_lowers_the_output_error_on_correlated_inputs_and_stays_on_its_grid
     assert torch.allclose(grid.dequantize(codes), quantized, atol=1e-6)  # every weight sits on its group's grid
 
 
+@pytest.mark.parametrize("style, kind", [("q4_0", "Q4_0"), ("q4_1", "Q4_1")])
+def test_llama_cpps_quantizer_keeps_gptqs_codes_on_a_llama_cpp_grid(style, kind):
+    """gguf-py's reference quantizer (llama.cpp's Q4_0/Q4_1 in numpy, independent of this code) run over GPTQ's
+    output: every block that still holds the weight(s) its grid came from comes back unchanged, up to the fp16
+    the format stores its scale (and minimum) in."""
+    from gguf.quants import GGMLQuantizationType, dequantize, quantize
+
+    torch.manual_seed(3)
+    x = torch.randn(1024, 128) @ (torch.randn(128, 128) / 8 + torch.eye(128))
+    weight = torch.randn(64, 128) / 10
+    quantized, grid = gptq_layer(weight, 2 * x.T @ x / len(x), bits=4, group=32, style=style)
+    kind = GGMLQuantizationType[kind]
+    again = torch.from_numpy(dequantize(quantize(quantized.numpy(), kind), kind)).reshape(quantized.shape)
+    codes = grid.codes(quantized).reshape(-1, 32)
+    held = (codes == 0).any(-1) & ((codes == 15).any(-1) if style == "q4_1" else True)
+    assert held.float().mean() > 0.8
+    blocks, again = quantized.reshape(-1, 32), again.reshape(-1, 32)
+    scale = grid.scale.reshape(-1, 1).abs()
+    assert bool(((blocks - again).abs()[held] <= 2e-3 * 16 * scale.expand(-1, 32)[held]).all())
+    assert _output_error(x, weight, quantized) < _output_error(x, weight, _rtn(weight, 32))
+
+
 @pytest.mark.parametrize("algorithm", ["awq", "signround"])
 def test_the_stored_model_computes_what_auto_rounds_quantized_model_computes(tiny_llama, algorithm):
     loaded = load_model(str(tiny_llama))
@@ -96,10 +118,17 @@ def test_each_calibrated_plan_lands_with_its_size_counted_by_hand_and_its_calibr
     assert gptq4["accuracy"]["kl_divergence"] < record["plans"][1]["accuracy"]["kl_divergence"]
 
 
-@pytest.mark.parametrize("bad", ["gptq:bits=3", "awq:group=48", "autoround:iters=-1", "gptq:calib=x"])
+@pytest.mark.parametrize("bad", ["gptq:bits=3", "awq:group=48", "autoround:iters=-1", "gptq:calib=x",
+                                 "gptq:grid=q4_0+gguf:type=q4_0", "gptq:group=32,grid=q4_1", "awq+gguf:type=q4_0",
+                                 "gptq:group=32,grid=q4_2+gguf:type=q4_0"])
 def test_impossible_settings_are_refused_when_parsed(bad):
-    with pytest.raises(PlanError, match="bits|group|iters|calib"):
+    with pytest.raises(PlanError, match="bits|group|iters|calib|gguf|runtime|grid"):
         parse(bad)
+
+
+def test_gptq_may_hand_its_rounded_weights_to_llama_cpp():
+    assert str(parse("gptq:group=32,grid=q4_0+gguf:type=q4_0")) == "gptq:grid=q4_0,group=32+gguf:type=q4_0"
+    parse("gptq+gguf:type=q4_k_m")  # allowed; the note says llama.cpp redoes part of the rounding
 
 
 @pytest.mark.gpu
