@@ -121,10 +121,44 @@ def gptq_layer(weight: torch.Tensor, hessian: torch.Tensor, bits: int, group: in
     return quantized.to(weight.dtype), grid
 
 
-def _inputs_hessians(model, names: list[str], rows: torch.Tensor, device: str) -> dict[str, torch.Tensor]:
-    """2 X^T X / n of each named layer's inputs, over every token of the calibration rows."""
-    layers = quantizable_linears(model)
-    sums = {name: torch.zeros(layers[name].in_features, layers[name].in_features, device=device) for name in names}
+class _Reached(Exception):
+    """Raised in front of the first decoder block, once its inputs for a calibration batch are captured."""
+
+
+def _first_block_inputs(model, block, rows: torch.Tensor, device: str) -> list[tuple[tuple, dict]]:
+    """What the first decoder block receives for each calibration batch (hidden states, position embeddings,
+    mask), captured by stopping the forward there: GPTQ then runs block by block, never the whole model again
+    (as the paper's reference code and GPTQModel do)."""
+    captured = []
+
+    def catch(module, args, kwargs):
+        captured.append((args, kwargs))
+        raise _Reached
+
+    handle = block.register_forward_pre_hook(catch, with_kwargs=True)
+    try:
+        for batch in rows.split(8):
+            with contextlib.suppress(_Reached):
+                model(input_ids=batch.to(device), use_cache=False)
+    finally:
+        handle.remove()
+    return captured
+
+
+def _run_block(block, inputs: list[tuple[tuple, dict]]) -> list[tuple[tuple, dict]]:
+    """The block on each captured input; what the next block receives."""
+    out = []
+    for args, kwargs in inputs:
+        result = block(*args, **kwargs)
+        hidden = result[0] if isinstance(result, tuple) else result
+        out.append(((hidden, *args[1:]), kwargs) if args else ((), {**kwargs, "hidden_states": hidden}))
+    return out
+
+
+def _block_hessians(block, layers: dict, names: list[str], inputs) -> dict[str, torch.Tensor]:
+    """2 X^T X / n of each named layer's inputs, over every calibration token reaching the block."""
+    sums = {name: torch.zeros(layers[name].in_features, layers[name].in_features, device=layers[name].weight.device)
+            for name in names}
     counts = dict.fromkeys(names, 0)
 
     def hook(name):
@@ -136,9 +170,7 @@ def _inputs_hessians(model, names: list[str], rows: torch.Tensor, device: str) -
 
     handles = [layers[name].register_forward_pre_hook(hook(name)) for name in names]
     try:
-        with torch.no_grad():
-            for batch in rows.split(8):
-                model(input_ids=batch.to(device))
+        _run_block(block, inputs)
     finally:
         for handle in handles:
             handle.remove()
@@ -147,24 +179,28 @@ def _inputs_hessians(model, names: list[str], rows: torch.Tensor, device: str) -
 
 def gptq_model(model, rows: torch.Tensor, bits: int, group: int, device: str, progress=None,
                style: str = "asym") -> dict[str, Grid]:
-    """GPTQ layer by layer in the order the model runs them: each decoder block's inputs are recorded with the
-    blocks before it already quantized (the paper's sequential quantization), so later layers correct for
-    earlier rounding. Weights are replaced in place by their quantized values; returns the grids."""
+    """GPTQ block by block in the order the model runs them: each decoder block's inputs come out of the blocks
+    before it already quantized (the paper's sequential quantization), so later layers correct for earlier
+    rounding. Weights are replaced in place by their quantized values; returns the grids."""
     layers = quantizable_linears(model)
+    modules = dict(model.named_modules())
     skip = set(group_misfits(model, group))
     blocks: dict[str, list[str]] = {}
     for name in layers:
         if name not in skip:
             blocks.setdefault(name.rsplit(".", 2)[0], []).append(name)  # model.layers.3.self_attn.q_proj -> block
     grids = {}
-    for index, names in enumerate(blocks.values()):
-        hessians = _inputs_hessians(model, names, rows, device)
-        for name in names:
-            with torch.no_grad():
+    with torch.no_grad():
+        inputs = _first_block_inputs(model, modules[next(iter(blocks))], rows, device)
+        for index, (block_name, names) in enumerate(blocks.items()):
+            block = modules[block_name]
+            hessians = _block_hessians(block, layers, names, inputs)
+            for name in names:
                 quantized, grids[name] = gptq_layer(layers[name].weight, hessians[name], bits, group, style)
                 layers[name].weight.copy_(quantized)
-        if progress:
-            progress(index + 1, len(blocks))
+            inputs = _run_block(block, inputs)  # through the quantized block
+            if progress:
+                progress(index + 1, len(blocks))
     return grids
 
 
