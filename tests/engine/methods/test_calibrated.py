@@ -148,3 +148,20 @@ def test_gptq_on_cuda_does_as_well_as_on_the_cpu_and_serves_through_tinygemm(tmp
     assert [p["status"] for p in record["plans"]] == ["ok", "ok"], [p["error"] for p in record["plans"]]
     assert "tinygemm" in record["plans"][1]["kernel_path"]
     assert record["plans"][1]["economics"] is None or record["plans"][1]["economics"]["upfront"] == "gptq calibration"
+
+
+def test_gptq_on_llama_cpps_q4_0_grid_is_measured_in_llama_cpp_on_the_file_it_ships(tmp_path):
+    """The embedded model: GPTQ rounds onto Q4_0's blocks, llama.cpp quantizes that to Q4_0, and speed and
+    accuracy come from that one file in llama.cpp; its weights' size is the file header's count, as plain Q4_0's."""
+    settings = RunSettings(device="cpu", decode_steps=4, repeats=1, prompt_tokens=16, eval_tokens=256,
+                           max_new_tokens=8, threads=2, calibration="texts")
+    plans = plans_for(["fp32", "gguf:type=q4_0", "gptq:group=32,grid=q4_0+gguf:type=q4_0"], None, "cpu")
+    record = run("smollm2-135m", plans, settings, store=Store(tmp_path / "runs.sqlite"), progress=lambda e: None)
+    assert [p["status"] for p in record["plans"]] == ["ok"] * 3, [p["error"] for p in record["plans"]]
+    plain, gptq = record["plans"][1:]
+    assert gptq["runtime"]["name"] == "llama.cpp" and "q4_0" in gptq["kernel_path"]
+    assert gptq["size"]["weight_bytes"] == plain["size"]["weight_bytes"]  # the same Q4_0 tensors, other values
+    assert gptq["runtime"]["artifact_sha256"] != plain["runtime"]["artifact_sha256"]
+    assert any("Q4_0 block grid" in note for note in gptq["notes"])
+    assert gptq["economics"]["upfront"] == "gptq calibration"
+    assert gptq["accuracy"]["kl_divergence"] is not None and gptq["accuracy"]["top1_agreement"] is not None
