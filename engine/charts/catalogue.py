@@ -76,8 +76,9 @@ CHARTS = (
               _priced("Cost per 1,000 queries at each measured batch size on the headline decode path; ring: "
                       "cheapest within the acceptable time per token. Cost:")),
     ChartSpec("break-even", training.break_even_chart,
-              _priced("Training cost at the run's hardware price, then the measured cost per query; a trained "
-                      "plan pays back where its line crosses the baseline's. Cost:"), wide=True),
+              _priced("Training (distillation) or calibration (GPTQ, AWQ, AutoRound) cost at the run's hardware "
+                      "price, then the measured cost per query; such a plan pays back where its line crosses the "
+                      "baseline's. Cost:"), wide=True),
     ChartSpec("calibration", calibration.calibration_chart,
               lambda r: " ".join(calibration.calibration_findings(r)) or "Calibration check.", wide=True),
     ChartSpec("sensitivity", lambda r: None,

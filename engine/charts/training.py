@@ -33,7 +33,7 @@ def break_even_chart(record: dict, height: int = 380) -> go.Figure | None:
         if even:
             fig.add_trace(go.Scatter(x=[even], y=[upfront + per_query * even], mode="markers+text",
                                      marker=dict(size=11, color=colours[p["plan"]], symbol="diamond"),
-                                     text=[f"break-even {even:,.0f}"], textposition="top left", showlegend=False,
+                                     text=[f"break-even {even:,.0f}"], textposition="top right", showlegend=False,
                                      hoverinfo="skip"))
     fig.update_layout(template=TEMPLATE, height=height,
                       title="Cumulative cost vs queries served (training or calibration paid up front)",
