@@ -5,20 +5,22 @@
 #            CUDA-graph paths with energy; ttft at 1,024 and 4,096 prompt tokens with the prefill roofline
 #   stage 2: the compiled path at batch 1, three separate compilations of bf16, int8 and fp8
 #   stage 3: stage 1 without the prompt lengths, then one compilation of stage 2 (one call's budget)
-#   stage 4: energy on the CUDA-graph path only; issue 19's rows (gptq 4-bit, 2:4 on the semi-structured
-#            sparse kernels) on the plain path; then the GPU tests (a call of under ten minutes)
-#   stage 5: stage 4 for a call of about five minutes: issue 19's rows, their GPU tests, then energy
+#   stage 5: a call of about five minutes: issue 19's rows (gptq 4-bit, 2:4 on the semi-structured sparse
+#            kernels) on the plain path, their GPU tests, then energy on the CUDA-graph path only
 set -u
 OUT=${OUT:-bench-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 bench() { timeout "$1" python3 bench/gpu_bench.py "${@:2}" 2>&1 | tee -a "$OUT/log.txt"; }
 log() { echo "== $(date -u +%T) $*" | tee -a "$OUT/log.txt"; }
-gpu_tests() {  # $1: time limit
-    log "gpu tests: placement, energy"
-    PYTHONPATH=/tmp/site timeout "$1" python3 -m pytest -m gpu tests/engine/test_placement.py \
-        tests/engine/measure/test_energy.py tests/engine/methods/test_calibrated.py \
-        tests/engine/methods/test_prune.py -q -p no:cacheprovider 2>&1 | tail -8 | tee -a "$OUT/log.txt"
+gpu_tests() {  # $1: time limit, then the test files (default: every file with GPU tests of issues 17-19)
+    local limit=$1
+    shift
+    [ $# -gt 0 ] || set -- tests/engine/test_placement.py tests/engine/measure/test_energy.py \
+        tests/engine/methods/test_calibrated.py tests/engine/methods/test_prune.py
+    log "gpu tests: $*"
+    PYTHONPATH=/tmp/site timeout "$limit" python3 -m pytest -m gpu "$@" -q -p no:cacheprovider 2>&1 | tail -8 \
+        | tee -a "$OUT/log.txt"
 }
 energy() {  # $1: time limit, $2: decode path (both: plain and CUDA-graph)
     log "bf16, int8, int4, fp8 at batch 1 and 64, $2 path(s), with energy"
@@ -33,7 +35,7 @@ compiled() {  # $1: time limit, $2: which compilation, $3: energy block seconds
 
 nvidia-smi --query-gpu=name,memory.total,power.limit,driver_version --format=csv | tee -a "$OUT/log.txt"
 python3 bench/gpu_bench.py install
-case "${1:?stage 1 to 5}" in
+case "${1:?stage 1, 2, 3 or 5}" in
 1)
     gpu_tests 150
     energy 270 both
@@ -48,20 +50,11 @@ case "${1:?stage 1 to 5}" in
     energy 250 both
     compiled 180 1 0.5
     ;;
-4)
-    energy 190 serving
-    log "issue 19: gptq 4-bit and 2:4 pruning against bf16 and int4"
-    bench 170 speed --name 8b-calibrated --decode-path plain --batch 1 --plan bf16 --plan int4 \
-        --plan gptq:bits=4,group=64 --plan prune:sparsity=2:4
-    gpu_tests 90
-    ;;
 5)
     log "issue 19: gptq 4-bit and 2:4 pruning against bf16 and int4"
     bench 140 speed --name 8b-calibrated --decode-path plain --batch 1 --plan bf16 --plan int4 \
         --plan gptq:bits=4,group=64 --plan prune:sparsity=2:4
-    log "gpu tests: gptq, 2:4"
-    PYTHONPATH=/tmp/site timeout 60 python3 -m pytest -m gpu tests/engine/methods/test_calibrated.py \
-        tests/engine/methods/test_prune.py -q -p no:cacheprovider 2>&1 | tail -8 | tee -a "$OUT/log.txt"
+    gpu_tests 60 tests/engine/methods/test_calibrated.py tests/engine/methods/test_prune.py
     energy 110 serving
     ;;
 2)

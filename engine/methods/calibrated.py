@@ -37,7 +37,7 @@ from engine.methods.backend_torchao import quantize_torchao
 from engine.methods.layers import group_misfits, misfit_note, quantizable_linears
 from engine.registry import Bounds, Param, StepOutcome, calib_param, group_param, resolved_params, step
 
-CALIBRATION_ROWS = 32  # 32 x 128 tokens: 4,096 tokens, above the 2,048 GPTQ's Hessians need for a 576-wide layer
+CALIBRATION_ROWS = 32  # up to 32 x 128 tokens (the generic texts hold 30 such rows); GPTQ's paper used 128 x 2,048
 GPTQ_DAMP = 0.01  # the paper's dampening: 1% of the Hessian's mean diagonal
 GPTQ_BLOCK = 128  # columns per lazy batch update (the paper's B)
 
@@ -55,11 +55,16 @@ class Grid:
 
     def codes(self, weight: torch.Tensor) -> torch.Tensor:
         scale, zero = (x.repeat_interleave(self.group, dim=1) for x in (self.scale, self.zero))
-        return torch.clamp(torch.round(weight / scale + zero), 0, 2**self.bits - 1)
+        return _codes(weight, scale, zero, self.bits)
 
     def dequantize(self, codes: torch.Tensor) -> torch.Tensor:
         scale, zero = (x.repeat_interleave(self.group, dim=1) for x in (self.scale, self.zero))
         return (codes - zero) * scale
+
+
+def _codes(weight: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bits: int) -> torch.Tensor:
+    """The grid's formula, once: q = round(w / scale + zero), clamped to the 2**bits levels."""
+    return torch.clamp(torch.round(weight / scale + zero), 0, 2**bits - 1)
 
 
 def min_max_grid(weights: torch.Tensor, bits: int, style: str = "asym") -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,7 +116,7 @@ def gptq_layer(weight: torch.Tensor, hessian: torch.Tensor, bits: int, group: in
                 g = (start + i) // group
                 scales[:, g], zeros[:, g] = min_max_grid(w1[:, i:i + group], bits, style)
             scale, zero = scales[:, g], zeros[:, g]
-            q = (torch.clamp(torch.round(w1[:, i] / scale + zero), 0, 2**bits - 1) - zero) * scale
+            q = (_codes(w1[:, i], scale, zero, bits) - zero) * scale
             quantized[:, start + i] = q
             err = (w1[:, i] - q) / h1[i, i]
             w1[:, i:] -= err.unsqueeze(1) * h1[i, i:].unsqueeze(0)
@@ -329,7 +334,8 @@ def _calibrated(model, plan_step, ctx, method: str) -> StepOutcome:
     misfits = group_misfits(model, group)
     outcome.notes += [f"{library}: {len(grids)} layers on a {bits}-bit grid, groups of {group}, calibrated on "
                       f"{len(rows)} rows of {calibration.describe()['source']} in {seconds:.1f} s"]
-    outcome.notes += misfit_note(misfits, group, "they were left in float")
+    # torchao's path (CUDA) already names the layers it left in float, in the same words
+    outcome.notes += [n for n in misfit_note(misfits, group, "they were left in float") if n not in outcome.notes]
     outcome.extras.update({"calibration": calibration.describe(),
                            "upfront": {"seconds": seconds, "what": f"{method} calibration"}})
     return outcome
