@@ -361,7 +361,7 @@ def _job_phase(dashboard: Dashboard, name: str, niced: bool, args, queries: dict
     if not niced:
         dashboard.stop_workers()
     job_id = dashboard.submit(f"bench-{name}")
-    spare = dashboard.submit(f"bench-{name}-spare")  # keeps the worker busy should the first end mid-measurement
+    spare = dashboard.submit(f"bench-{name}-spare", limit=64)  # keeps the worker busy however long the loads take
     dashboard.start_worker(niced)
     dashboard.wait_job(job_id, lambda j: j["run_id"] and j["progress"].get("position") is not None, 600)
     loads, load_avg = measure(dashboard, args.sessions, args.rounds, {**queries, "Run": f"?job={job_id}"},

@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS workers (
     heartbeat TEXT NOT NULL
 );
 """
+JOB_COLUMNS = ("job_id", "created", "device", "status", "spec", "run_id", "worker", "progress", "error",
+               "cancel_requested", "client_token", "started", "finished")
 ACTIVE = ACTIVE_JOBS
 FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED)
 
@@ -100,6 +102,14 @@ def check_spec(spec: dict) -> None:
         PromptSet.from_dict(spec["prompts"])
 
 
+def _columns(prompts: bool) -> str:
+    """Every column; without prompts the spec's prompt set is cut out in SQLite. The dashboard polls jobs every
+    second or two from every open tab and never shows the prompts, which can be megabytes of uploaded text:
+    parsing them on each poll was most of a poll's cost."""
+    spec = "spec" if prompts else "json_remove(spec, '$.prompts') AS spec"
+    return ", ".join(spec if name == "spec" else name for name in JOB_COLUMNS)
+
+
 def _job(row) -> dict:
     job = dict(row)
     for key in ("spec", "progress"):
@@ -135,16 +145,17 @@ class JobQueue:
                         token))
             return db.execute("SELECT job_id FROM jobs WHERE client_token=?", (token,)).fetchone()["job_id"]
 
-    def get_job(self, job_id: str) -> dict:
+    def get_job(self, job_id: str, prompts: bool = True) -> dict:
+        """The job; prompts=False leaves the prompt set out of its spec (see _columns)."""
         with self.connect() as db:
-            row = db.execute("SELECT * FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            row = db.execute(f"SELECT {_columns(prompts)} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
         if row is None:
             raise KeyError(f"no job {job_id}")
         return _job(row)
 
-    def list_jobs(self, statuses: tuple[str, ...] | None = None, limit: int = 50) -> list[dict]:
+    def list_jobs(self, statuses: tuple[str, ...] | None = None, limit: int = 50, prompts: bool = True) -> list[dict]:
         """Newest first; statuses filter on the stored status (queued/running/...)."""
-        query, args = "SELECT * FROM jobs", []
+        query, args = f"SELECT {_columns(prompts)} FROM jobs", []
         if statuses:
             query += f" WHERE status IN ({','.join('?' * len(statuses))})"
             args = list(statuses)
@@ -152,9 +163,9 @@ class JobQueue:
             rows = db.execute(query + " ORDER BY rowid DESC LIMIT ?", args + [limit]).fetchall()
         return [_job(r) for r in rows]
 
-    def active_job(self) -> dict | None:
+    def active_job(self, prompts: bool = True) -> dict | None:
         """The newest job still queued or running, if any."""
-        jobs = [j for j in self.list_jobs(ACTIVE) if j["status"] in ACTIVE]
+        jobs = [j for j in self.list_jobs(ACTIVE, prompts=prompts) if j["status"] in ACTIVE]
         return jobs[0] if jobs else None
 
     def queue_position(self, job_id: str) -> int | None:

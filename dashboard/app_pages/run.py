@@ -14,7 +14,7 @@ if job_id is None:
     st.page_link("app_pages/new_run.py", label="New run", icon=":material/add_circle:")
     st.stop()
 try:
-    job = queue.get_job(job_id)
+    job = queue.get_job(job_id, prompts=False)
 except KeyError:
     st.title("Run")
     st.error(f"There is no job '{inert(job_id, 40)}' in this store.")

@@ -126,7 +126,7 @@ def delete(run_ids: list[str], active_runs: set[str]) -> None:
 
 def active_runs() -> set[str]:
     """Runs a queued or running job is writing: a run job's run, a sweep job's runs."""
-    jobs = [j for j in services.queue().list_jobs(ACTIVE) if j["status"] in ACTIVE]
+    jobs = [j for j in services.queue().list_jobs(ACTIVE, prompts=False) if j["status"] in ACTIVE]
     busy = {j["run_id"] for j in jobs if j["run_id"]}
     for sweep in {(j.get("progress") or {}).get("sweep") for j in jobs} - {None}:
         busy |= set(services.store().sweep_runs(sweep).values())

@@ -16,7 +16,7 @@ from engine.settings import JobState, PlanState
 ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:", "ok": ":material/check_circle:",
          "failed": ":material/error:", "cancelled": ":material/block:", "interrupted": ":material/warning:",
          "not run": ":material/remove:", "done": ":material/check_circle:", "pending": ":material/schedule:"}
-POLL_S = 1.0
+POLL_S = 2.0  # the Run page's poll; each open tab's poll is a server rerun (bench/RESULTS.md)
 
 
 def pick_job(queue) -> str | None:
@@ -24,10 +24,10 @@ def pick_job(queue) -> str | None:
     wanted = st.query_params.get("job")
     if wanted:
         return wanted
-    active = queue.active_job()
+    active = queue.active_job(prompts=False)
     if active:
         return active["job_id"]
-    jobs = queue.list_jobs(limit=1)
+    jobs = queue.list_jobs(limit=1, prompts=False)
     return jobs[0]["job_id"] if jobs else None
 
 
@@ -146,7 +146,7 @@ def _ending(job: dict, record: dict | None) -> None:
 @st.fragment(run_every=POLL_S)
 def live(job_id: str) -> None:
     """Polls the job row; when the job ends, one full rerun swaps in the static view."""
-    job = services.queue().get_job(job_id)
+    job = services.queue().get_job(job_id, prompts=False)
     show_job(job)
     if job["status"] not in ACTIVE:
         st.rerun()

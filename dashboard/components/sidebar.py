@@ -25,17 +25,20 @@ def _active_link(active: dict | None) -> None:
     st.page_link("app_pages/run.py", label=label, icon=":material/autorenew:", query_params={"job": active["job_id"]})
 
 
-@st.fragment(run_every=2.0)
+LINK_POLL_S = 5.0  # every open tab polls: ten tabs at 2 s were several server reruns a second (bench/RESULTS.md)
+
+
+@st.fragment(run_every=LINK_POLL_S)
 def _live_active_link() -> None:
-    """Polls only while a job is active, so the link's state keeps up with the Run page."""
-    _active_link(services.queue().active_job())
+    """Polls only while a job is active, so the link's state follows the job within a few seconds."""
+    _active_link(services.queue().active_job(prompts=False))
 
 
 def render(on_run_page: bool = False) -> None:
     """On the Run page the job is the page itself (and one polling fragment per page is plenty)."""
     queue = services.queue()
     with st.sidebar:
-        if not on_run_page and queue.active_job() is not None:
+        if not on_run_page and queue.active_job(prompts=False) is not None:
             _live_active_link()
         st.caption("Store")
         st.code(str(queue.path), language=None, wrap_lines=True)

@@ -25,7 +25,7 @@ def pick_job() -> dict | None:
     if not job_id:
         return None
     try:
-        job = services.queue().get_job(job_id)
+        job = services.queue().get_job(job_id, prompts=False)
     except KeyError:
         st.error(f"There is no job '{inert(job_id, 40)}' in this store.")
         return None
@@ -87,7 +87,7 @@ def follow(job: dict | None, sweep: dict | None) -> None:
 
 @st.fragment(run_every=FOLLOW_S)
 def _live(job_id: str | None, sweep_id: str | None, seen: tuple) -> None:
-    job = services.queue().get_job(job_id) if job_id else None
+    job = services.queue().get_job(job_id, prompts=False) if job_id else None
     if job:
         job_banner(job)
     if _seen(job, sweep_id) != seen:

@@ -25,3 +25,13 @@ def test_ui_runs_streamlit_from_the_project_root_with_extra_options(monkeypatch,
 def test_worker_refuses_an_unknown_device():
     result = CliRunner().invoke(app, ["worker", "--device", "tpu"])
     assert result.exit_code == 2 and "unknown device 'tpu'" in result.output
+
+
+def test_the_served_dashboard_binds_to_loopback_and_watches_no_files():
+    """A file watcher walks every loaded module for each new session and re-imports edited pages mid-session
+    (bench/RESULTS.md, "The polls, and the file watcher")."""
+    import tomllib
+
+    server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["address"] == "localhost" and server["fileWatcherType"] == "none"
+    assert server["enableXsrfProtection"] is True

@@ -52,6 +52,22 @@ def test_the_same_token_gives_one_job(queue):
     assert len(queue.list_jobs()) == 2
 
 
+def test_a_poll_reads_the_job_without_its_prompts(queue):
+    """The dashboard polls jobs every second or two from each tab and never shows their prompts."""
+    from engine.evaluation.prompts import load_prompts
+    from engine.home import SAMPLE_DATA
+
+    prompts = load_prompts(SAMPLE_DATA / "prompts.jsonl").to_dict()
+    job_id = queue.submit({**spec(), "prompts": prompts}, "with-prompts")
+    full = queue.get_job(job_id)
+    assert full["spec"]["prompts"] == prompts
+    light = queue.get_job(job_id, prompts=False)
+    assert light == {**full, "spec": {k: v for k, v in full["spec"].items() if k != "prompts"}}
+    assert queue.list_jobs(prompts=False) == [light] and queue.active_job(prompts=False) == light
+    with queue.connect() as db:  # every column of the table is read either way
+        assert [row[1] for row in db.execute("PRAGMA table_info(jobs)")] == list(light)
+
+
 def test_a_spec_that_could_never_run_is_refused(queue):
     with pytest.raises(PlanError, match="int9"):
         queue.submit(spec(plans=["fp32", "int9"]), "bad-plan")
