@@ -153,7 +153,7 @@ class Dashboard:
     def wait_job(self, job_id: str, condition, timeout_s: float) -> dict:
         deadline = time.monotonic() + timeout_s
         while True:
-            job = self.queue.get_job(job_id)
+            job = self.queue.get_job(job_id, prompts=False)
             if condition(job):
                 return job
             if time.monotonic() > deadline:
@@ -164,7 +164,7 @@ class Dashboard:
         """A job runs, or one is queued while another runs or just ended: between one job's end and the next
         one's start the worker holds no running job for a moment, yet it is as busy as ever (a load that ended
         in that gap was once counted as a load with no job)."""
-        jobs = self.queue.list_jobs(ACTIVE)
+        jobs = self.queue.list_jobs(ACTIVE, prompts=False)
         return any(j["status"] == "running" for j in jobs) or bool(jobs and self.queue.worker_alive("cpu"))
 
 

@@ -44,8 +44,6 @@ CREATE TABLE IF NOT EXISTS workers (
     heartbeat TEXT NOT NULL
 );
 """
-JOB_COLUMNS = ("job_id", "created", "device", "status", "spec", "run_id", "worker", "progress", "error",
-               "cancel_requested", "client_token", "started", "finished")
 ACTIVE = ACTIVE_JOBS
 FINISHED = (JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.INTERRUPTED)
 
@@ -102,14 +100,6 @@ def check_spec(spec: dict) -> None:
         PromptSet.from_dict(spec["prompts"])
 
 
-def _columns(prompts: bool) -> str:
-    """Every column; without prompts the spec's prompt set is cut out in SQLite. The dashboard polls jobs every
-    second or two from every open tab and never shows the prompts, which can be megabytes of uploaded text:
-    parsing them on each poll was most of a poll's cost."""
-    spec = "spec" if prompts else "json_remove(spec, '$.prompts') AS spec"
-    return ", ".join(spec if name == "spec" else name for name in JOB_COLUMNS)
-
-
 def _job(row) -> dict:
     job = dict(row)
     for key in ("spec", "progress"):
@@ -128,6 +118,11 @@ class JobQueue:
         self.path = self.store.path
         with self.connect() as db:
             db.executescript(SCHEMA)
+            columns = [row["name"] for row in db.execute("PRAGMA table_info(jobs)")]
+        # What a read selects, with or without the spec's prompt set (cut out in SQLite). The dashboard polls jobs
+        # every few seconds from every open tab and never shows the prompts, which can be megabytes of upload.
+        self._select = {True: "*", False: ", ".join("json_remove(spec, '$.prompts') AS spec" if name == "spec"
+                                                    else name for name in columns)}
 
     def connect(self):
         return self.store._connect()
@@ -146,16 +141,16 @@ class JobQueue:
             return db.execute("SELECT job_id FROM jobs WHERE client_token=?", (token,)).fetchone()["job_id"]
 
     def get_job(self, job_id: str, prompts: bool = True) -> dict:
-        """The job; prompts=False leaves the prompt set out of its spec (see _columns)."""
+        """The job; prompts=False leaves the prompt set out of its spec (see __init__)."""
         with self.connect() as db:
-            row = db.execute(f"SELECT {_columns(prompts)} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
+            row = db.execute(f"SELECT {self._select[prompts]} FROM jobs WHERE job_id=?", (job_id,)).fetchone()
         if row is None:
             raise KeyError(f"no job {job_id}")
         return _job(row)
 
     def list_jobs(self, statuses: tuple[str, ...] | None = None, limit: int = 50, prompts: bool = True) -> list[dict]:
         """Newest first; statuses filter on the stored status (queued/running/...)."""
-        query, args = f"SELECT {_columns(prompts)} FROM jobs", []
+        query, args = f"SELECT {self._select[prompts]} FROM jobs", []
         if statuses:
             query += f" WHERE status IN ({','.join('?' * len(statuses))})"
             args = list(statuses)
@@ -184,7 +179,7 @@ class JobQueue:
             db.execute("UPDATE jobs SET cancel_requested=1 WHERE job_id=?", (job_id,))
             db.execute("UPDATE jobs SET status=?, finished=? WHERE job_id=? AND status=?",
                        (JobState.CANCELLED, now(), job_id, JobState.QUEUED))
-        return self.get_job(job_id)["status"]
+        return self.get_job(job_id, prompts=False)["status"]
 
     def worker_alive(self, device: str) -> bool:
         with self.connect() as db:
